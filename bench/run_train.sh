@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# run_train.sh - training-speed benchmark, temper vs PyTorch, in one invocation.
+#
+# Builds bench_train (CMake Release, build dir build-bench), runs it, then runs torch_train.py (which
+# sweeps PyTorch's thread settings and measures each net with its fastest one), prints the table
+#   net | temper samples/s | PyTorch samples/s | ratio
+# and writes it with the machine information and the raw output to bench/results/train.md.
+#
+# Environment knobs:
+#   BENCH_SECONDS  seconds per timed run (default 2.5; 3 runs per net per framework, median reported)
+#   BENCH_REPEATS  timed runs per net (default 3)
+#   BENCH_NETS     nets to run (default "mlp800 mlp1200 cnn")
+#   TORCH_FIXED=1  skip PyTorch's thread-setting sweep (baseline set_num_threads(2), mkldnn on)
+#   PYTHON         interpreter with torch (default /usr/bin/python3)
+# Exit status: non-zero if the build or either side fails or a net has no result.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="$ROOT/build-bench"
+OUT_DIR="$ROOT/bench/results"
+SECS="${BENCH_SECONDS:-2.5}"
+REPS="${BENCH_REPEATS:-3}"
+NETS="${BENCH_NETS:-mlp800 mlp1200 cnn}"
+PY="${PYTHON:-/usr/bin/python3}"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+echo "== build (Release, $BUILD)" >&2
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/cmake.log" 2>&1 || {
+    cat "$TMP/cmake.log" >&2; echo "run_train.sh: cmake configure failed" >&2; exit 1; }
+cmake --build "$BUILD" --target bench_train -j2 >>"$TMP/cmake.log" 2>&1 || {
+    tail -n 40 "$TMP/cmake.log" >&2; echo "run_train.sh: build failed" >&2; exit 1; }
+
+net_args=()
+for n in $NETS; do net_args+=(--net "$n"); done
+torch_args=(--seconds "$SECS" --repeats "$REPS" --nets $NETS)
+if [ "${TORCH_FIXED:-0}" = 1 ]; then torch_args+=(--fixed); fi
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+start="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+
+echo "== temper: bench_train ${net_args[*]} --seconds $SECS --repeats $REPS" >&2
+if ! "$BUILD/bench_train" "${net_args[@]}" --seconds "$SECS" --repeats "$REPS" >"$TMP/temper.out"; then
+    cat "$TMP/temper.out" >&2; echo "run_train.sh: bench_train failed" >&2; exit 1
+fi
+cat "$TMP/temper.out" >&2
+
+echo "== PyTorch: torch_train.py ${torch_args[*]}" >&2
+if ! "$PY" "$ROOT/bench/torch_train.py" "${torch_args[@]}" >"$TMP/torch.out"; then
+    cat "$TMP/torch.out" >&2; echo "run_train.sh: torch_train.py failed" >&2; exit 1
+fi
+cat "$TMP/torch.out" >&2
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# field <file> <side> <net> <key>: value of key=... on the result line of net.
+field() { awk -v s="$2" -v n="$3" -v k="$4" '$1 == s && $2 == n {
+    for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) { print kv[2]; exit } } }' "$1"; }
+
+table="$TMP/table.md"
+{
+    echo "| net | temper samples/s | PyTorch samples/s | ratio (temper/PyTorch) | PyTorch setting |"
+    echo "|---|---:|---:|---:|---|"
+} >"$table"
+status=0
+for n in $NETS; do
+    t="$(field "$TMP/temper.out" temper "$n" samples_per_s)"
+    p="$(field "$TMP/torch.out" pytorch "$n" samples_per_s)"
+    s="$(field "$TMP/torch.out" pytorch "$n" setting)"
+    if [ -z "$t" ] || [ -z "$p" ]; then
+        echo "run_train.sh: no result for $n (temper '${t}', PyTorch '${p}')" >&2; status=1; continue
+    fi
+    awk -v n="$n" -v t="$t" -v p="$p" -v s="$s" \
+        'BEGIN { printf "| %s | %.1f | %.1f | %.2f | %s |\n", n, t, p, t / p, s }' >>"$table"
+done
+
+commit="$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo none)"
+dirty="$(git -C "$ROOT" status --porcelain 2>/dev/null | head -c1 | wc -c)"
+[ "$dirty" != 0 ] && commit="$commit (working tree has uncommitted changes)"
+mkdir -p "$OUT_DIR"
+{
+    echo "# Training speed: temper vs PyTorch"
+    echo
+    echo "Batch 128, synthetic data, forward + CE (T=1) + backward + SGD momentum 0.9 step;"
+    echo "median of $REPS timed runs of ~${SECS} s each per net and framework, warm-up excluded."
+    echo
+    cat "$table"
+    echo
+    echo "- date: $start"
+    echo "- command: BENCH_SECONDS=$SECS BENCH_REPEATS=$REPS TORCH_FIXED=${TORCH_FIXED:-0} bench/run_train.sh"
+    echo "- cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), nproc $(nproc)"
+    echo "- load average (1/5/15 min) before: $load_before, after: $load_after"
+    echo "- git commit: $commit"
+    echo "- temper: $(grep '^temper-info' "$TMP/temper.out" | cut -d' ' -f2-)"
+    echo "- OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}" \
+         "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+    grep '^pytorch-info' "$TMP/torch.out" | sed 's/^pytorch-info /- PyTorch: /' || true
+    echo
+    echo "Raw output:"
+    echo
+    echo '```'
+    cat "$TMP/temper.out" "$TMP/torch.out"
+    echo '```'
+} >"$TMP/train.md"
+mv -f "$TMP/train.md" "$OUT_DIR/train.md.tmp" && mv -f "$OUT_DIR/train.md.tmp" "$OUT_DIR/train.md"
+
+cat "$table"
+echo "(written to $OUT_DIR/train.md)"
+exit "$status"

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""torch_train.py - PyTorch side of the training-speed benchmark (the C side is bench_train.c).
+
+Measures training samples/s (forward + CE loss at T=1 + backward + SGD momentum 0.9 step, one step
+per batch) of the three MNIST nets at batch 128 on synthetic random data:
+  mlp800  784-800-800-10 ReLU MLP
+  mlp1200 784-1200-1200-10 ReLU MLP, dropout 0.5 after each hidden ReLU
+  cnn     Papernot/Carlini CNN: conv3x3x32 relu conv3x3x32 relu maxpool2 conv3x3x64 relu
+          conv3x3x64 relu maxpool2 flatten dense200 relu dropout0.5 dense200 relu dense10
+Protocol (same as bench_train.c): warm-up (~0.5 s, >= 5 batches, not timed), then `repeats` timed
+runs of a fixed number of batches chosen so that one run takes ~`seconds`; the median is reported.
+
+Modes:
+  torch_train.py                    sweep thread settings (OMP_NUM_THREADS unset/1/2 x set_num_threads
+                                    1/2 x mkldnn on/off, each in a fresh process, short protocol), then
+                                    measure each net with its fastest setting using the full protocol.
+  torch_train.py --fixed            only the brief's baseline: set_num_threads(2), mkldnn on.
+  torch_train.py --worker ...       one process, one setting (used by the two modes above).
+Output: one machine-readable line per net on stdout,
+  "pytorch <net> samples_per_s=<x> ms_per_batch=<x> iters=<n> runs=<a,b,c> setting=<name>"
+plus "pytorch-info ..." lines (versions, BLAS library and its threading mode) and, in sweep mode,
+"pytorch-sweep ..." lines. Diagnostics go to stderr. Exit status non-zero on any failure.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+NETS = ("mlp800", "mlp1200", "cnn")
+
+# (name, OMP_NUM_THREADS or None for unset, torch.set_num_threads value, mkldnn enabled)
+SETTINGS = [
+    ("omp_unset-set2-mkldnn_on", None, 2, 1),
+    ("omp_unset-set2-mkldnn_off", None, 2, 0),
+    ("omp_unset-set1-mkldnn_on", None, 1, 1),
+    ("omp_unset-set1-mkldnn_off", None, 1, 0),
+    ("omp2-set2-mkldnn_on", "2", 2, 1),
+    ("omp2-set2-mkldnn_off", "2", 2, 0),
+    ("omp1-set1-mkldnn_on", "1", 1, 1),
+    ("omp1-set1-mkldnn_off", "1", 1, 0),
+]
+BASELINE = SETTINGS[0]
+
+
+def build_net(torch, name):
+    nn = torch.nn
+    if name == "mlp800":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 800), nn.ReLU(), nn.Linear(800, 800), nn.ReLU(),
+                             nn.Linear(800, 10))
+    if name == "mlp1200":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 1200), nn.ReLU(), nn.Dropout(0.5),
+                             nn.Linear(1200, 1200), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1200, 10))
+    if name == "cnn":
+        # 1x28x28 -> 32x26x26 -> 32x24x24 -> 32x12x12 -> 64x10x10 -> 64x8x8 -> 64x4x4 = 1024
+        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(32, 64, 3), nn.ReLU(), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(1024, 200), nn.ReLU(), nn.Dropout(0.5), nn.Linear(200, 200),
+                             nn.ReLU(), nn.Linear(200, 10))
+    raise ValueError("unknown net " + name)
+
+
+def bench_net(torch, name, batch, seconds, repeats, n_pool=8, seed=0):
+    """Returns (median samples/s, per-run samples/s list, iterations per run)."""
+    torch.manual_seed(seed)
+    model = build_net(torch, name)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    # A small pool of random batches cycled through (same scheme as bench_train.c).
+    xs = [torch.rand(batch, 1, 28, 28) for _ in range(n_pool)]
+    ys = [torch.randint(0, 10, (batch,)) for _ in range(n_pool)]
+
+    def step(i):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xs[i % n_pool]), ys[i % n_pool])
+        loss.backward()
+        opt.step()
+
+    # Warm-up: at least 5 batches and ~0.5 s; the second half estimates the time per batch.
+    i, t0 = 0, time.perf_counter()
+    while i < 5 or time.perf_counter() - t0 < 0.5:
+        step(i)
+        i += 1
+    half = max(2, i // 2)
+    t1 = time.perf_counter()
+    for k in range(half):
+        step(i + k)
+    per_batch = (time.perf_counter() - t1) / half
+    iters = max(5, int(seconds / per_batch + 0.5))
+    runs = []
+    for _ in range(repeats):
+        t1 = time.perf_counter()
+        for k in range(iters):
+            step(k)
+        dt = time.perf_counter() - t1
+        runs.append(iters * batch / dt)
+    return statistics.median(runs), runs, iters
+
+
+def blas_info():
+    """Path of the OpenBLAS loaded into this process and its threading mode (0 seq, 1 pthreads, 2 OpenMP)."""
+    import ctypes
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            p = line.split()[-1]
+            if "blas" in os.path.basename(p) or "lapack" in os.path.basename(p):
+                libs.add(p)
+    par, conf = "?", "?"
+    for p in sorted(libs):
+        try:
+            lib = ctypes.CDLL(p)
+            par = str(lib.openblas_get_parallel())
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            conf = lib.openblas_get_config().decode()
+            break
+        except (OSError, AttributeError):
+            continue
+    return sorted(libs), par, conf
+
+
+def worker(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.backends.mkldnn.enabled = bool(args.mkldnn)
+    if args.info:
+        libs, par, conf = blas_info()
+        print("pytorch-info version=%s threads=%d interop=%d omp_env=%s mkldnn_available=%d"
+              % (torch.__version__, torch.get_num_threads(), torch.get_num_interop_threads(),
+                 os.environ.get("OMP_NUM_THREADS", "unset"), torch.backends.mkldnn.is_available()))
+        print("pytorch-info blas_libs=%s openblas_parallel=%s openblas_config=%s"
+              % (",".join(libs), par, conf.replace(" ", "_")))
+        cfg = torch.__config__.show()
+        m = re.search(r"BLAS_INFO=([^,]*)", cfg)
+        print("pytorch-info torch_blas_info=%s parallel_backend=%s"
+              % (m.group(1) if m else "?", "OpenMP" if "parallel backend: OpenMP"
+                 in torch.__config__.parallel_info() else "other"))
+    for name in args.nets:
+        med, runs, iters = bench_net(torch, name, args.batch, args.seconds, args.repeats)
+        print("pytorch %s samples_per_s=%.1f ms_per_batch=%.3f iters=%d runs=%s setting=%s"
+              % (name, med, 1000.0 * args.batch / med, iters, ",".join("%.1f" % r for r in runs), args.setting),
+              flush=True)
+
+
+def run_worker(setting, nets, batch, seconds, repeats, info):
+    name, omp, threads, mkldnn = setting
+    env = dict(os.environ)
+    env.pop("OMP_NUM_THREADS", None)
+    if omp is not None:
+        env["OMP_NUM_THREADS"] = omp
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(threads), "--mkldnn",
+           str(mkldnn), "--batch", str(batch), "--seconds", str(seconds), "--repeats", str(repeats),
+           "--setting", name] + (["--info"] if info else []) + ["--nets"] + list(nets)
+    out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, check=True, text=True).stdout
+    res = {}
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "pytorch" and len(f) > 2:
+            res[f[1]] = (float(f[2].split("=")[1]), line)
+        elif f and f[0] == "pytorch-info" and info:
+            print(line, flush=True)
+    missing = [n for n in nets if n not in res]
+    if missing:
+        raise RuntimeError("setting %s: no result for %s" % (name, missing))
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nets", nargs="+", default=list(NETS), choices=NETS)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--seconds", type=float, default=2.5, help="target seconds per timed run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sweep-seconds", type=float, default=1.0, help="seconds per run in the sweep")
+    ap.add_argument("--fixed", action="store_true", help="baseline setting only, no sweep")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
+    ap.add_argument("--mkldnn", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--setting", default=BASELINE[0], help=argparse.SUPPRESS)
+    ap.add_argument("--info", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return 0
+
+    best = {n: BASELINE for n in args.nets}
+    if not args.fixed:
+        speed = {n: {} for n in args.nets}
+        for s in SETTINGS:
+            res = run_worker(s, args.nets, args.batch, args.sweep_seconds, 1, info=(s is BASELINE))
+            for n in args.nets:
+                speed[n][s[0]] = res[n][0]
+                print("pytorch-sweep %s setting=%s samples_per_s=%.1f" % (n, s[0], res[n][0]), flush=True)
+        for n in args.nets:
+            name = max(speed[n], key=speed[n].get)
+            best[n] = next(s for s in SETTINGS if s[0] == name)
+    # Full protocol, one fresh process per distinct best setting (grouping its nets).
+    groups = {}
+    for n in args.nets:
+        groups.setdefault(best[n], []).append(n)
+    lines = {}
+    for s, nets in groups.items():
+        res = run_worker(s, nets, args.batch, args.seconds, args.repeats, info=args.fixed)
+        for n in nets:
+            lines[n] = res[n][1]
+    for n in args.nets:
+        print(lines[n], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
+        print("torch_train.py: %s" % e, file=sys.stderr)
+        sys.exit(1)

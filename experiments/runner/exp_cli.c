@@ -1,0 +1,247 @@
+/* exp_cli.c - argument parsing, help texts and the exit status of `temper`. */
+#include "exp_cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp_run.h"
+#include "nn_sys.h"
+
+#ifndef TEMPER_VERSION
+#define TEMPER_VERSION "unknown"
+#endif
+#ifndef TEMPER_GIT
+#define TEMPER_GIT "unknown"
+#endif
+
+static const char usage_main[] =
+    "usage: temper <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run FILE.yaml      train and test the network an experiment file describes\n"
+    "  eval MODEL         evaluate a model file on a test set\n"
+    "  help [COMMAND]     this text, or a command's options\n"
+    "\n"
+    "options: --help, --version\n"
+    "exit status: 0 success, 1 error, 2 command-line mistake\n";
+
+static const char usage_run[] =
+    "usage: temper run FILE.yaml [--output DIR] [--threads N] [--epochs N] [--quiet] [--allow-any-blas]\n"
+    "\n"
+    "Trains the network described by FILE.yaml, evaluates it on the test set and writes into the output\n"
+    "folder: model.safetensors, train_log.csv, experiment.yaml (a copy of FILE.yaml) and, last,\n"
+    "metrics.json. A folder holds a metrics.json only when the run that wrote it finished.\n"
+    "\n"
+    "  --output DIR      results folder (default: the file's `output`, else results/<name>)\n"
+    "  --threads N       OpenMP threads (default: the file's `threads`, else OMP_NUM_THREADS / all cores)\n"
+    "  --epochs N        override train.epochs\n"
+    "  --quiet           no progress lines\n"
+    "  --allow-any-blas  run even if OpenBLAS is not its OpenMP build\n"
+    "\n"
+    "Data are read from $TEMPER_DATA, else ~/.cache/temper/data (scripts/fetch_data.sh fills it).\n";
+
+static const char usage_eval[] =
+    "usage: temper eval MODEL.safetensors [--data mnist|fashion-mnist] [--range LO,HI] [--batch N]\n"
+    "                   [--limit N] [--logits OUT.npy] [--threads N]\n"
+    "\n"
+    "Evaluates a model file on a test set: accuracy, errors, errors per class.\n"
+    "\n"
+    "  --data NAME       test set (default: the data set the model was trained on, from its metadata)\n"
+    "  --range LO,HI     pixel range (default: the model's training range, else 0,1)\n"
+    "  --batch N         evaluation batch size (default 256)\n"
+    "  --limit N         evaluate the first N test samples only\n"
+    "  --logits OUT.npy  write the logits [n, classes] as float32 .npy\n"
+    "  --threads N       OpenMP threads\n";
+
+enum { OPT_FLAG, OPT_STR, OPT_COUNT, OPT_INT, OPT_RANGE };
+
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    int kind;         /* OPT_* */
+    void *dst;        /* int* (FLAG, INT), const char** (STR), size_t* (COUNT), exp_eval_opts* (RANGE) */
+} cli_opt;
+
+/* Strict positive integer: digits only, no sign, no overflow, >= 1. */
+static int parse_count(const char *s, unsigned long long max, unsigned long long *v) {
+    if (!s[0]) return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9') return -1;
+    errno = 0;
+    unsigned long long x = strtoull(s, NULL, 10);
+    if (errno == ERANGE || x < 1 || x > max) return -1;
+    *v = x;
+    return 0;
+}
+
+static int parse_range_opt(const char *s, exp_eval_opts *e) {
+    if (exp_parse_range(s, &e->lo, &e->hi) != 0) return -1;
+    e->has_range = 1;
+    return 0;
+}
+
+/* Stores value into the option's destination; non-zero with a message when the value is malformed. */
+static int opt_store(const char *cmd, const cli_opt *o, const char *value, FILE *errs) {
+    unsigned long long v;
+    switch (o->kind) {
+    case OPT_STR: *(const char **)o->dst = value; return 0;
+    case OPT_COUNT:
+        if (parse_count(value, SIZE_MAX, &v) == 0) {
+            *(size_t *)o->dst = (size_t)v;
+            return 0;
+        }
+        break;
+    case OPT_INT:
+        if (parse_count(value, INT_MAX, &v) == 0) {
+            *(int *)o->dst = (int)v;
+            return 0;
+        }
+        break;
+    case OPT_RANGE:
+        if (parse_range_opt(value, o->dst) == 0) return 0;
+        fprintf(errs, "temper %s: --%s: '%s' is not LO,HI with LO < HI\n", cmd, o->name, value);
+        return -1;
+    }
+    fprintf(errs, "temper %s: --%s: '%s' is not a positive integer\n", cmd, o->name, value);
+    return -1;
+}
+
+/* Parses argv[0..argc) against opts, one positional argument into *pos. Returns 0, 1 for --help,
+ * or EXP_EXIT_USAGE after printing what is wrong. */
+static int parse_args(const char *cmd, int argc, char **argv, const cli_opt *opts, const char **pos, FILE *errs) {
+    int only_pos = 0;
+    *pos = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) return 1;
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            if (*pos) {
+                fprintf(errs, "temper %s: unexpected argument '%s'\n", cmd, a);
+                return EXP_EXIT_USAGE;
+            }
+            *pos = a;
+            continue;
+        }
+        const char *name = a[1] == '-' ? a + 2 : a + 1, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const cli_opt *o = opts;
+        while (o->name && (a[1] != '-' || strlen(o->name) != len || strncmp(o->name, name, len) != 0)) o++;
+        if (!o->name) {
+            fprintf(errs, "temper %s: unknown option '%s'\n", cmd, a);
+            return EXP_EXIT_USAGE;
+        }
+        if (o->kind == OPT_FLAG) {
+            if (eq) {
+                fprintf(errs, "temper %s: option --%s takes no value\n", cmd, o->name);
+                return EXP_EXIT_USAGE;
+            }
+            *(int *)o->dst = 1;
+            continue;
+        }
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value) {
+            fprintf(errs, "temper %s: option --%s needs a value\n", cmd, o->name);
+            return EXP_EXIT_USAGE;
+        }
+        if (opt_store(cmd, o, value, errs)) return EXP_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Shared ending of a command: help, usage error, missing positional argument, or go. */
+static int parse_command(const char *cmd, const char *usage, const char *what, int argc, char **argv,
+                         const cli_opt *opts, const char **pos, FILE *out, FILE *errs) {
+    int rc = parse_args(cmd, argc, argv, opts, pos, errs);
+    if (rc == 1) {
+        fputs(usage, out);
+        return 1;
+    }
+    if (rc == 0 && !*pos) {
+        fprintf(errs, "temper %s: missing %s\n", cmd, what);
+        rc = EXP_EXIT_USAGE;
+    }
+    if (rc) fprintf(errs, "Try 'temper %s --help'.\n", cmd);
+    return rc;
+}
+
+static int report(int rc, const nn_err *err, FILE *errs) {
+    if (rc == NN_OK) return EXP_EXIT_OK;
+    fprintf(errs, "temper: error: %s\n", err->msg[0] ? err->msg : nn_err_name(rc));
+    return EXP_EXIT_ERROR;
+}
+
+static int cmd_run(int argc, char **argv, FILE *out, FILE *errs) {
+    exp_run_opts o = {0};
+    const cli_opt opts[] = {{"output", OPT_STR, &o.output},       {"threads", OPT_INT, &o.threads},
+                            {"epochs", OPT_COUNT, &o.epochs},     {"quiet", OPT_FLAG, &o.quiet},
+                            {"allow-any-blas", OPT_FLAG, &o.allow_any_blas}, {NULL, 0, NULL}};
+    int rc = parse_command("run", usage_run, "experiment file (FILE.yaml)", argc, argv, opts, &o.file, out, errs);
+    if (rc) return rc == 1 ? EXP_EXIT_OK : rc;
+    nn_err err = {0};
+    return report(exp_run(&o, out, errs, &err), &err, errs);
+}
+
+static int cmd_eval(int argc, char **argv, FILE *out, FILE *errs) {
+    exp_eval_opts o = {0};
+    o.batch = 256;
+    const cli_opt opts[] = {{"data", OPT_STR, &o.data},     {"range", OPT_RANGE, &o},
+                            {"batch", OPT_COUNT, &o.batch}, {"limit", OPT_COUNT, &o.limit},
+                            {"logits", OPT_STR, &o.logits}, {"threads", OPT_INT, &o.threads},
+                            {NULL, 0, NULL}};
+    int rc = parse_command("eval", usage_eval, "model file (MODEL.safetensors)", argc, argv, opts, &o.model, out,
+                           errs);
+    if (rc) return rc == 1 ? EXP_EXIT_OK : rc;
+    nn_err err = {0};
+    return report(exp_eval(&o, out, &err), &err, errs);
+}
+
+static void print_version(FILE *out) {
+    nn_sys_info s;
+    nn_sys_info_get(&s);
+    const char *mode = s.blas_parallel == 2 ? "OpenMP" : s.blas_parallel == 1 ? "pthreads" : "sequential";
+    fprintf(out, "temper %s (git %s)\n", TEMPER_VERSION, TEMPER_GIT);
+    fprintf(out, "BLAS: %s\n", s.blas_config);
+    fprintf(out, "BLAS threading: %s (mode %d)%s, %d threads\n", mode, s.blas_parallel,
+            s.blas_parallel == 2 ? "" : " - not the OpenMP build: `temper run` refuses it", s.blas_threads);
+    fprintf(out, "OpenMP threads: %d\n", s.threads);
+}
+
+/* `temper help [CMD]`. */
+static int cmd_help(int argc, char **argv, FILE *out, FILE *errs) {
+    if (argc == 0) {
+        fputs(usage_main, out);
+        return EXP_EXIT_OK;
+    }
+    if (argc == 1 && strcmp(argv[0], "run") == 0) fputs(usage_run, out);
+    else if (argc == 1 && strcmp(argv[0], "eval") == 0) fputs(usage_eval, out);
+    else if (argc == 1 && strcmp(argv[0], "help") == 0) fputs(usage_main, out);
+    else {
+        fprintf(errs, "temper help: unknown command '%s'\nTry 'temper --help'.\n", argv[0]);
+        return EXP_EXIT_USAGE;
+    }
+    return EXP_EXIT_OK;
+}
+
+int exp_main(int argc, char **argv, FILE *out, FILE *errs) {
+    if (argc < 2) {
+        fputs(usage_main, errs);
+        return EXP_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) return cmd_help(0, NULL, out, errs);
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        print_version(out);
+        return EXP_EXIT_OK;
+    }
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2, out, errs);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2, out, errs);
+    if (strcmp(cmd, "help") == 0) return cmd_help(argc - 2, argv + 2, out, errs);
+    fprintf(errs, "temper: unknown %s '%s'\nTry 'temper --help'.\n", cmd[0] == '-' ? "option" : "command", cmd);
+    return EXP_EXIT_USAGE;
+}

@@ -1,0 +1,295 @@
+/* exp_config.c - the experiment file's schema (see exp_config.h) as field tables over exp_yaml.
+ * Adding a key is one line in a table; a new top-level section is one line in top_fields plus its table. */
+#include "exp_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp_yaml.h"
+#include "nn_io.h"
+#include "nn_optim.h"
+
+/* ---- custom setters ---- */
+
+/* data.range: [lo, hi], finite floats, lo < hi. */
+static int set_range(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    nn_data_cfg *d = base;
+    char k[280];
+    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top - v->data.sequence.items.start != 2)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a list of two numbers [lo, hi], got %s",
+                             v->type == YAML_SEQUENCE_NODE ? "a list of another length" : exp_yaml_kind(v));
+    float r[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(k, sizeof k, "%s[%d]", key, i);
+        int rc = exp_yaml_get_float(y, exp_yaml_node(y, v->data.sequence.items.start[i]), k, &r[i], err);
+        if (rc) return rc;
+    }
+    if (!(r[0] < r[1]))
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "lo must be < hi, got [%g, %g]", r[0], r[1]);
+    d->lo = r[0];
+    d->hi = r[1];
+    return NN_OK;
+}
+
+/* data.exclude_classes: a list of distinct class indices 0..9 -> the nn_data_cfg.exclude bit mask. */
+static int set_exclude(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    nn_data_cfg *d = base;
+    char k[280];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err,
+                             "expected a list of class indices such as [3], got %s", exp_yaml_kind(v));
+    uint32_t mask = 0;
+    size_t i = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++, i++) {
+        yaml_node_t *c = exp_yaml_node(y, *it);
+        size_t cls;
+        snprintf(k, sizeof k, "%s[%zu]", key, i);
+        int rc = exp_yaml_get_size(y, c, k, &cls, err);
+        if (rc) return rc;
+        if (cls > 9)
+            return exp_yaml_fail(y, c, k, NN_E_INVAL, err, "must be a class in [0, 9], got %zu", cls);
+        if (mask & (1u << cls))
+            return exp_yaml_fail(y, c, k, NN_E_INVAL, err, "class %zu is listed twice", cls);
+        mask |= 1u << cls;
+    }
+    d->exclude = mask;
+    return NN_OK;
+}
+
+/* train.schedule.milestones: strictly increasing epoch indices, at most NN_MAX_MILESTONES. */
+static int set_milestones(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    nn_optim_cfg *o = base;
+    char k[280];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a list of epochs such as [40, 60], got %s",
+                             exp_yaml_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > NN_MAX_MILESTONES)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "at most %d milestones, got %zu", NN_MAX_MILESTONES,
+                             n);
+    size_t m[NN_MAX_MILESTONES];
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *e = exp_yaml_node(y, v->data.sequence.items.start[i]);
+        snprintf(k, sizeof k, "%s[%zu]", key, i);
+        int rc = exp_yaml_get_size(y, e, k, &m[i], err);
+        if (rc) return rc;
+        if (i > 0 && m[i] <= m[i - 1])
+            return exp_yaml_fail(y, e, k, NN_E_INVAL, err,
+                                 "must be greater than the previous milestone %zu, got %zu", m[i - 1], m[i]);
+    }
+    memcpy(o->milestones, m, n * sizeof m[0]);
+    o->n_milestones = n;
+    return NN_OK;
+}
+
+/* ---- model ---- */
+
+static const exp_choice init_choices[] = {{"he", NN_INIT_HE}, {"glorot", NN_INIT_GLOROT}, {NULL, 0}};
+
+/* Keys of a layer; `bit` ties each to the NN_F_* flag a kind must accept (nn_layer_ops.fields). */
+static const exp_field layer_fields[] = {
+    {.key = "type", .type = EXP_F_SKIP},
+    {EXP_KEY("units", EXP_F_SIZE, nn_layer_cfg, units), EXP_GE(1), .bit = NN_F_UNITS},
+    {EXP_KEY("filters", EXP_F_SIZE, nn_layer_cfg, filters), EXP_GE(1), .bit = NN_F_FILTERS},
+    {EXP_KEY("kernel", EXP_F_SIZE, nn_layer_cfg, kernel), EXP_GE(1), .bit = NN_F_KERNEL},
+    {EXP_KEY("stride", EXP_F_SIZE, nn_layer_cfg, stride), EXP_GE(1), .bit = NN_F_STRIDE},
+    {EXP_KEY("pad", EXP_F_SIZE, nn_layer_cfg, pad), .bit = NN_F_PAD},
+    {EXP_KEY("rate", EXP_F_FLOAT, nn_layer_cfg, rate), EXP_IN_HALF(0, 1), .bit = NN_F_RATE},
+    {EXP_KEY("init", EXP_F_ENUM, nn_layer_cfg, init), .bit = NN_F_INIT, .choices = init_choices},
+};
+static const exp_table layer_table = EXP_TABLE(layer_fields);
+
+/* "dense, conv2d, ..." from nn_layer_ops_all(). */
+static void list_kinds(char *buf, size_t cap) {
+    const nn_layer_ops *const *all = nn_layer_ops_all();
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; all[i] && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", all[i]->kind);
+}
+
+static int parse_layer(exp_yaml *y, yaml_node_t *v, const char *key, nn_layer_cfg *out, nn_err *err) {
+    char kinds[160], tkey[64], kind[64], what[96];
+    list_kinds(kinds, sizeof kinds);
+    if (v->type != YAML_MAPPING_NODE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a mapping such as {type: relu}, got %s",
+                             exp_yaml_kind(v));
+    exp_yaml_key(tkey, sizeof tkey, key, "type");
+    yaml_node_t *t = exp_yaml_map_get(y, v, "type", NULL);
+    if (!t) return exp_yaml_fail(y, v, tkey, NN_E_INVAL, err, "required (one of: %s)", kinds);
+    int rc = exp_yaml_get_str(y, t, tkey, kind, sizeof kind, err);
+    if (rc) return rc;
+    const nn_layer_ops *ops = nn_layer_ops_find(kind);
+    if (!ops)
+        return exp_yaml_fail(y, t, tkey, NN_E_INVAL, err, "unknown layer type '%s' (expected one of: %s)",
+                             kind, kinds);
+    *out = nn_layer_cfg_default(kind);
+    snprintf(what, sizeof what, "layer type '%s'", kind);
+    return exp_yaml_apply(y, v, key, &layer_table, ops->fields, what, out, err);
+}
+
+/* model: a non-empty list of at most EXP_MAX_LAYERS layers. */
+static int set_model(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    exp_config *cfg = base;
+    char k[64];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a list of layers, got %s",
+                             exp_yaml_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0) return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "must list at least one layer");
+    if (n > EXP_MAX_LAYERS)
+        return exp_yaml_fail(y, exp_yaml_node(y, v->data.sequence.items.start[EXP_MAX_LAYERS]), key,
+                             NN_E_INVAL, err, "at most %d layers, got %zu", EXP_MAX_LAYERS, n);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "%s[%zu]", key, i);
+        int rc = parse_layer(y, exp_yaml_node(y, v->data.sequence.items.start[i]), k, &cfg->layers[i], err);
+        if (rc) return rc;
+    }
+    cfg->n_layers = n;
+    return NN_OK;
+}
+
+/* ---- sections ---- */
+
+static const exp_field data_fields[] = {
+    {EXP_STR("name", nn_data_cfg, name), .flags = EXP_REQUIRED},
+    {.key = "range", .type = EXP_F_CUSTOM, .set = set_range},
+    {EXP_KEY("val_size", EXP_F_SIZE, nn_data_cfg, val_size)},
+    {EXP_KEY("shuffle", EXP_F_BOOL, nn_data_cfg, shuffle)},
+    {EXP_KEY("seed", EXP_F_U64, nn_data_cfg, seed)},
+    {EXP_KEY("subset", EXP_F_SIZE, nn_data_cfg, subset)},
+    {.key = "exclude_classes", .type = EXP_F_CUSTOM, .set = set_exclude},
+    {EXP_KEY("test_subset", EXP_F_SIZE, nn_data_cfg, test_subset)},
+};
+static const exp_table data_table = EXP_TABLE(data_fields);
+
+static const exp_choice optim_choices[] = {{"sgd", NN_OPT_SGD}, {"adam", NN_OPT_ADAM}, {NULL, 0}};
+
+static const exp_field optim_fields[] = {
+    {EXP_KEY("type", EXP_F_ENUM, nn_optim_cfg, kind), .choices = optim_choices},
+    {EXP_KEY("lr", EXP_F_FLOAT, nn_optim_cfg, lr), EXP_GT(0)},
+    {EXP_KEY("momentum", EXP_F_FLOAT, nn_optim_cfg, momentum), EXP_IN_HALF(0, 1)},
+    {EXP_KEY("nesterov", EXP_F_BOOL, nn_optim_cfg, nesterov)},
+    {EXP_KEY("weight_decay", EXP_F_FLOAT, nn_optim_cfg, weight_decay), EXP_GE(0)},
+    {EXP_KEY("decay", EXP_F_FLOAT, nn_optim_cfg, decay), EXP_GE(0)},
+    {EXP_KEY("beta1", EXP_F_FLOAT, nn_optim_cfg, beta1), EXP_IN_HALF(0, 1)},
+    {EXP_KEY("beta2", EXP_F_FLOAT, nn_optim_cfg, beta2), EXP_IN_HALF(0, 1)},
+    {EXP_KEY("eps", EXP_F_FLOAT, nn_optim_cfg, eps), EXP_GT(0)},
+};
+static const exp_table optim_table = EXP_TABLE(optim_fields);
+
+static const exp_field schedule_fields[] = {
+    {.key = "milestones", .type = EXP_F_CUSTOM, .set = set_milestones},
+    {EXP_KEY("gamma", EXP_F_FLOAT, nn_optim_cfg, gamma), EXP_GT(0)},
+};
+static const exp_table schedule_table = EXP_TABLE(schedule_fields);
+
+static const exp_field train_fields[] = {
+    {EXP_KEY("epochs", EXP_F_SIZE, nn_train_cfg, epochs), EXP_GE(1)},
+    {EXP_KEY("batch_size", EXP_F_SIZE, nn_train_cfg, batch_size), EXP_GE(1)},
+    {EXP_KEY("temperature", EXP_F_FLOAT, nn_train_cfg, temperature), EXP_GT(0)},
+    {EXP_KEY("seed", EXP_F_U64, nn_train_cfg, seed)},
+    {EXP_KEY("jitter", EXP_F_INT, nn_train_cfg, jitter)},
+    {EXP_KEY("optimizer", EXP_F_MAP, nn_train_cfg, optim), .sub = &optim_table},
+    {EXP_KEY("schedule", EXP_F_MAP, nn_train_cfg, optim), .sub = &schedule_table},
+};
+static const exp_table train_table = EXP_TABLE(train_fields);
+
+/* The top level. Later sections (teacher, defense, attacks, sweep) are added here, one line each. */
+static const exp_field top_fields[] = {
+    {EXP_STR("name", exp_config, name)},
+    {EXP_STR("output", exp_config, output)},
+    {EXP_KEY("threads", EXP_F_INT, exp_config, threads)},
+    {EXP_KEY("data", EXP_F_MAP, exp_config, data), .flags = EXP_REQUIRED, .sub = &data_table},
+    {.key = "model", .type = EXP_F_CUSTOM, .flags = EXP_REQUIRED, .set = set_model},
+    {EXP_KEY("train", EXP_F_MAP, exp_config, train), .sub = &train_table},
+};
+static const exp_table top_table = EXP_TABLE(top_fields);
+
+/* ---- after parsing ---- */
+
+/* name defaults to the file's base name without .yaml/.yml; output to results/<name>. */
+static int fill_defaults(exp_yaml *y, exp_config *cfg, nn_err *err) {
+    if (!cfg->name[0]) {
+        const char *base = strrchr(cfg->path, '/');
+        base = base ? base + 1 : cfg->path;
+        size_t len = strlen(base);
+        if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
+            len -= 5;
+        else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
+            len -= 4;
+        if (len == 0 || len >= sizeof cfg->name)
+            return exp_yaml_fail(y, NULL, "name", NN_E_INVAL, err,
+                                 "cannot derive a name from the file name (%zu characters); set name:", len);
+        memcpy(cfg->name, base, len);
+        cfg->name[len] = '\0';
+    }
+    if (!cfg->output[0]) snprintf(cfg->output, sizeof cfg->output, "results/%s", cfg->name);
+    return NN_OK;
+}
+
+/* Runs the modules' validators; their messages get the path and the mark of the section's key. */
+static int validate(exp_yaml *y, const exp_config *cfg, nn_err *err) {
+    nn_err e;
+    nn_err_clear(&e);
+    yaml_node_t *root = exp_yaml_root(y), *dk, *tk, *ok = NULL, *sk = NULL;
+    exp_yaml_map_get(y, root, "data", &dk);
+    yaml_node_t *train = exp_yaml_map_get(y, root, "train", &tk);
+    if (train) {
+        exp_yaml_map_get(y, train, "optimizer", &ok);
+        exp_yaml_map_get(y, train, "schedule", &sk);
+    }
+    if (nn_data_cfg_validate(&cfg->data, &e)) return exp_yaml_fail(y, dk, "data", e.code, err, "%s", e.msg);
+    if (nn_optim_cfg_validate(&cfg->train.optim, &e)) {
+        yaml_node_t *at = ok ? ok : sk ? sk : tk;
+        return exp_yaml_fail(y, at,
+                             ok   ? "train.optimizer"
+                             : sk ? "train.schedule"
+                                  : "train",
+                             e.code, err, "%s", e.msg);
+    }
+    if (nn_train_cfg_validate(&cfg->train, &e))
+        return exp_yaml_fail(y, tk, "train", e.code, err, "%s", e.msg);
+    return NN_OK;
+}
+
+void exp_config_default(exp_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->data = nn_data_cfg_default();
+    cfg->train = nn_train_cfg_default();
+}
+
+int exp_config_parse(const char *text, size_t len, const char *path, exp_config *cfg, nn_err *err) {
+    exp_yaml y = {0};
+    if (!path) path = "<string>";
+    exp_config_default(cfg);
+    if (strlen(path) >= sizeof cfg->path)
+        return NN_FAIL(err, NN_E_INVAL, "%s: path too long (at most %zu bytes)", path, sizeof cfg->path - 1);
+    strcpy(cfg->path, path);
+    int rc = exp_yaml_load(&y, text, len, cfg->path, err);
+    if (rc) goto fail;
+    yaml_node_t *root = exp_yaml_root(&y);
+    if (root->type != YAML_MAPPING_NODE) {
+        rc = exp_yaml_fail(&y, root, NULL, NN_E_INVAL, err,
+                           "the top level must be a mapping (with data: and model:), got %s",
+                           exp_yaml_kind(root));
+        goto fail;
+    }
+    rc = exp_yaml_apply(&y, root, "", &top_table, EXP_ALL_FIELDS, NULL, cfg, err);
+    if (!rc) rc = fill_defaults(&y, cfg, err);
+    if (!rc) rc = validate(&y, cfg, err);
+fail:
+    exp_yaml_free(&y);
+    return rc;
+}
+
+int exp_config_load(const char *path, exp_config *cfg, nn_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    exp_config_default(cfg);
+    int rc = nn_io_read_all(path, &text, &len, err);
+    if (!rc) rc = exp_config_parse(text, len, path, cfg, err);
+    free(text);
+    return rc;
+}

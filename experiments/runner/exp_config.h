@@ -1,0 +1,67 @@
+/* exp_config.h - an experiment file (YAML) mapped onto the modules' config structs.
+ *
+ * Schema (every key optional unless marked; unknown keys, wrong types, out-of-range values are errors
+ * naming file:line:column and the dotted key):
+ *   name: quickstart                 # default: the file's base name without .yaml
+ *   output: results/quickstart       # default: results/<name>
+ *   threads: 0                       # OpenMP threads, 0 = OMP_NUM_THREADS / all cores
+ *   data:
+ *     name: mnist                    # required: mnist | fashion-mnist
+ *     range: [0, 1]                  # pixel range [lo, hi]
+ *     val_size: 0
+ *     shuffle: false
+ *     seed: 0
+ *     subset: 0
+ *     exclude_classes: []            # e.g. [3]
+ *     test_subset: 0
+ *   model:                           # required: a list of layers, in torch.nn.Sequential order
+ *     - {type: conv2d, filters: 32, kernel: 3, stride: 1, pad: 0, init: he}
+ *     - {type: relu}
+ *     - {type: maxpool, kernel: 2}
+ *     - {type: flatten}
+ *     - {type: dense, units: 200}
+ *     - {type: dropout, rate: 0.5}
+ *   train:
+ *     epochs: 10
+ *     batch_size: 128
+ *     temperature: 1
+ *     seed: 0
+ *     jitter: 0                      # random translation by up to k pixels
+ *     optimizer: {type: sgd, lr: 0.01, momentum: 0.9, nesterov: true, weight_decay: 0, decay: 0,
+ *                 beta1: 0.9, beta2: 0.999, eps: 1e-8}
+ *     schedule: {milestones: [40, 60], gamma: 0.1}
+ */
+#ifndef EXP_CONFIG_H
+#define EXP_CONFIG_H
+
+#include <stddef.h>
+
+#include "nn_data.h"
+#include "nn_err.h"
+#include "nn_layer.h"
+#include "nn_train.h"
+
+#define EXP_MAX_LAYERS 64
+
+typedef struct exp_config {
+    char path[512];   /* the experiment file as given */
+    char name[128];
+    char output[512];
+    int threads;
+    nn_data_cfg data;
+    nn_layer_cfg layers[EXP_MAX_LAYERS];
+    size_t n_layers;
+    nn_train_cfg train;
+} exp_config;
+
+/* Defaults for every field (no layers, data name empty). */
+void exp_config_default(exp_config *cfg);
+
+/* Parses the experiment file at path into cfg (defaults first, then the file), then validates every
+ * module config. Errors: "<path>:<line>:<col>: <dotted.key>: <problem>" in err->msg. */
+int exp_config_load(const char *path, exp_config *cfg, nn_err *err);
+
+/* Same, from a string in memory; `path` is only used in messages and for the default name. */
+int exp_config_parse(const char *text, size_t len, const char *path, exp_config *cfg, nn_err *err);
+
+#endif

@@ -1,0 +1,281 @@
+/* exp_run.c - `temper run`: experiment file -> trained model, test metrics and a results folder. */
+#include "exp_run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "exp_config.h"
+#include "exp_json.h"
+#include "exp_progress.h"
+#include "nn_io.h"
+#include "nn_json.h"
+#include "nn_model.h"
+#include "nn_sys.h"
+
+#ifndef TEMPER_VERSION
+#define TEMPER_VERSION "unknown"
+#endif
+#ifndef TEMPER_GIT
+#define TEMPER_GIT "unknown"
+#endif
+
+#define RUN_INIT_STREAM 0x696e6974u /* "init": the rng stream of the initial weights, apart from nn_train's */
+
+/* One epoch-end record for train_log.csv. */
+typedef struct run_row {
+    nn_progress p;
+    double seconds; /* wall time of the epoch, validation included */
+} run_row;
+
+/* Everything one run holds; released by run_free. */
+typedef struct run_ctx {
+    const exp_run_opts *o;
+    exp_config cfg;
+    char *text; /* the experiment file as read (copied to experiment.yaml) */
+    size_t text_len;
+    nn_dataset train, val, test;
+    nn_net *net;
+    exp_progress prog;
+    run_row *rows; /* cfg.train.epochs entries */
+    size_t n_rows;
+    double t_last, train_s;
+    nn_eval ev;
+    nn_sys_info sys;
+} run_ctx;
+
+void exp_threads_set(int n) {
+    if (n > 0) omp_set_num_threads(n); /* OpenBLAS's OpenMP build follows omp_get_max_threads() per call */
+}
+
+/* Creates dir and its missing parents (like mkdir -p). */
+static int mkdir_p(const char *dir, nn_err *err) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) return NN_FAIL(err, NN_E_INVAL, "output folder name empty or too long");
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char keep = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return NN_FAIL(err, NN_E_IO, "%s: cannot create folder: %s", path, strerror(errno));
+        path[i] = keep;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return NN_FAIL(err, NN_E_IO, "%s: exists and is not a folder", dir);
+    return NN_OK;
+}
+
+/* buf <- dir/name. */
+static int path_join(char *buf, size_t cap, const char *dir, const char *name, nn_err *err) {
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) return NN_FAIL(err, NN_E_INVAL, "%s/%s: path too long", dir, name);
+    return NN_OK;
+}
+
+/* Progress callback: keeps epoch rows for train_log.csv, then shows progress. */
+static void run_cb(void *ctx, const nn_progress *ev) {
+    run_ctx *r = ctx;
+    if (ev->event == NN_PROGRESS_EPOCH && r->n_rows < r->cfg.train.epochs) {
+        double now = exp_now();
+        r->rows[r->n_rows].p = *ev;
+        r->rows[r->n_rows].seconds = now - r->t_last;
+        r->n_rows++;
+        r->t_last = now;
+    }
+    exp_progress_cb(&r->prog, ev);
+}
+
+/* Reads and parses the experiment, applies the command-line overrides, checks BLAS, prepares the folder. */
+static int run_prepare(run_ctx *r, nn_err *err) {
+    const exp_run_opts *o = r->o;
+    int rc = nn_io_read_all(o->file, &r->text, &r->text_len, err);
+    if (rc) return rc;
+    if ((rc = exp_config_parse(r->text, r->text_len, o->file, &r->cfg, err))) return rc;
+    if (o->output) snprintf(r->cfg.output, sizeof r->cfg.output, "%s", o->output);
+    if (o->threads > 0) r->cfg.threads = o->threads;
+    if (o->epochs > 0) r->cfg.train.epochs = o->epochs;
+    if (!o->allow_any_blas && (rc = nn_sys_check_blas(err))) return rc;
+    exp_threads_set(r->cfg.threads);
+    nn_sys_info_get(&r->sys);
+    if ((rc = mkdir_p(r->cfg.output, err))) return rc;
+    char path[4096];
+    if ((rc = path_join(path, sizeof path, r->cfg.output, "metrics.json", err))) return rc;
+    if (remove(path) != 0 && errno != ENOENT) /* the folder stops looking complete until this run ends */
+        return NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
+    r->rows = calloc(r->cfg.train.epochs, sizeof *r->rows);
+    if (!r->rows) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu epoch records", r->cfg.train.epochs);
+    return NN_OK;
+}
+
+/* Loads the data, builds and initialises the net, trains, evaluates on the test set. */
+static int run_train(run_ctx *r, FILE *progress, nn_err *err) {
+    exp_config *c = &r->cfg;
+    int rc = nn_data_load(&c->data, &r->train, c->data.val_size ? &r->val : NULL, &r->test, err);
+    if (rc) return rc;
+    if ((rc = nn_net_create(&r->net, r->train.shape, c->layers, c->n_layers, err))) return rc;
+    nn_rng rng;
+    nn_rng_seed_stream(&rng, c->train.seed, RUN_INIT_STREAM);
+    nn_net_init(r->net, &rng);
+    exp_progress_init(&r->prog, progress, r->o->quiet);
+    double t0 = exp_now();
+    r->t_last = t0;
+    rc = nn_train(r->net, &r->train, r->val.n ? &r->val : NULL, &c->train, run_cb, r, err);
+    r->train_s = exp_now() - t0;
+    exp_progress_end(&r->prog);
+    if (rc) return rc;
+    return nn_evaluate(r->net, &r->test, c->train.batch_size, &r->ev, err);
+}
+
+/* train_log.csv: one row per epoch; missing validation values are empty fields. */
+static int write_log(const run_ctx *r, const char *path, nn_err *err) {
+    nn_jbuf b = {0};
+    nn_jbuf_puts(&b, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,samples_per_s\n");
+    for (size_t i = 0; i < r->n_rows; i++) {
+        const nn_progress *p = &r->rows[i].p;
+        nn_jbuf_printf(&b, "%zu,%.9g,%.9g,%.9g,", p->epoch, p->lr, p->loss, p->acc);
+        if (isfinite(p->val_loss)) nn_jbuf_printf(&b, "%.9g,%.9g,", p->val_loss, p->val_acc);
+        else nn_jbuf_puts(&b, ",,");
+        nn_jbuf_printf(&b, "%.3f,%.1f\n", r->rows[i].seconds, p->samples_per_s);
+    }
+    int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path) : nn_io_write_atomic(path, b.p, b.len, err);
+    nn_jbuf_free(&b);
+    return rc;
+}
+
+static void json_size_array(exp_json *j, const char *key, const size_t *v, size_t n) {
+    exp_json_key(j, key);
+    exp_json_array_begin(j);
+    for (size_t i = 0; i < n; i++) exp_json_uint(j, v[i]);
+    exp_json_array_end(j);
+}
+
+/* The metrics members about the run's environment: seed, threads, BLAS, version, commit. */
+static void json_environment(exp_json *j, const run_ctx *r) {
+    exp_json_kv_uint(j, "seed", r->cfg.train.seed);
+    exp_json_kv_uint(j, "threads", (unsigned long long)r->sys.threads);
+    exp_json_key(j, "blas");
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "config", r->sys.blas_config);
+    exp_json_kv_uint(j, "threads", (unsigned long long)r->sys.blas_threads);
+    exp_json_kv_uint(j, "parallel", (unsigned long long)r->sys.blas_parallel);
+    exp_json_kv_string(j, "parallel_mode", r->sys.blas_parallel == 2   ? "openmp"
+                                           : r->sys.blas_parallel == 1 ? "pthreads"
+                                                                       : "sequential");
+    exp_json_object_end(j);
+    exp_json_kv_string(j, "temper_version", TEMPER_VERSION);
+    exp_json_kv_string(j, "git_commit", TEMPER_GIT);
+    /* The commit is taken when CMake configures the build; later edits are not reflected in it. */
+    exp_json_kv_string(j, "git_commit_note", "commit at build configuration; uncommitted changes not detected");
+}
+
+static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
+    const nn_eval *ev = &r->ev;
+    const size_t k = r->net->n_classes < NN_MAX_CLASSES ? r->net->n_classes : NN_MAX_CLASSES;
+    const run_row *last = r->n_rows ? &r->rows[r->n_rows - 1] : NULL;
+    double n_seen = (double)r->train.n * (double)r->n_rows;
+    exp_json j;
+    exp_json_init(&j);
+    exp_json_object_begin(&j);
+    exp_json_kv_string(&j, "experiment", r->cfg.name);
+    exp_json_kv_string(&j, "experiment_file", r->o->file);
+    exp_json_kv_string(&j, "data", r->cfg.data.name);
+    exp_json_key(&j, "range");
+    exp_json_array_begin(&j);
+    exp_json_number(&j, r->cfg.data.lo);
+    exp_json_number(&j, r->cfg.data.hi);
+    exp_json_array_end(&j);
+    exp_json_kv_uint(&j, "train_samples", r->train.n);
+    exp_json_kv_uint(&j, "val_samples", r->val.n);
+    exp_json_kv_uint(&j, "test_samples", ev->n);
+    exp_json_kv_uint(&j, "params", r->net->n_params);
+    exp_json_kv_uint(&j, "epochs", r->n_rows);
+    exp_json_kv_number(&j, "test_accuracy", ev->accuracy);
+    exp_json_kv_uint(&j, "test_errors", ev->errors);
+    exp_json_kv_number(&j, "test_loss", ev->loss);
+    json_size_array(&j, "class_errors", ev->class_errors, k);
+    json_size_array(&j, "class_totals", ev->class_total, k);
+    exp_json_kv_number(&j, "val_accuracy", last ? last->p.val_acc : NAN); /* null without validation */
+    exp_json_kv_number(&j, "val_loss", last ? last->p.val_loss : NAN);
+    exp_json_kv_number(&j, "train_loss", last ? last->p.loss : NAN);
+    exp_json_kv_number(&j, "train_accuracy", last ? last->p.acc : NAN);
+    exp_json_kv_number(&j, "train_seconds", r->train_s);
+    exp_json_kv_number(&j, "eval_seconds", ev->seconds);
+    /* Training samples over the whole training wall time (per-epoch validation passes included). */
+    exp_json_kv_number(&j, "train_samples_per_s", r->train_s > 0 ? n_seen / r->train_s : NAN);
+    json_environment(&j, r);
+    exp_json_object_end(&j);
+    int rc = exp_json_finish(&j, err);
+    if (!rc) rc = nn_io_write_atomic(path, j.b.p, j.b.len, err);
+    exp_json_free(&j);
+    return rc;
+}
+
+/* Model with the data metadata `eval` reads back. */
+static int write_model(const run_ctx *r, const char *path, nn_err *err) {
+    nn_model_meta m;
+    memset(&m, 0, sizeof m);
+    char range[64];
+    snprintf(range, sizeof range, "%.9g,%.9g", (double)r->cfg.data.lo, (double)r->cfg.data.hi);
+    int rc = nn_model_meta_set(&m, EXP_META_DATA, r->cfg.data.name, err);
+    if (!rc) rc = nn_model_meta_set(&m, EXP_META_RANGE, range, err);
+    if (!rc) rc = nn_model_meta_set(&m, EXP_META_EXPERIMENT, r->cfg.name, err);
+    if (!rc) rc = nn_model_save(r->net, &m, path, err);
+    return rc;
+}
+
+/* Every output file, metrics.json last. */
+static int run_write(const run_ctx *r, nn_err *err) {
+    char path[4096];
+    const char *dir = r->cfg.output;
+    int rc = path_join(path, sizeof path, dir, "model.safetensors", err);
+    if (!rc) rc = write_model(r, path, err);
+    if (!rc) rc = path_join(path, sizeof path, dir, "train_log.csv", err);
+    if (!rc) rc = write_log(r, path, err);
+    if (!rc) rc = path_join(path, sizeof path, dir, "experiment.yaml", err);
+    if (!rc) rc = nn_io_write_atomic(path, r->text, r->text_len, err);
+    if (!rc) rc = path_join(path, sizeof path, dir, "metrics.json", err);
+    if (!rc) rc = write_metrics(r, path, err);
+    return rc;
+}
+
+static void run_summary(const run_ctx *r, FILE *out) {
+    char n[32], errs[32], wall[32], rate[32], ev_s[32];
+    exp_fmt_count(n, sizeof n, (double)r->ev.n);
+    exp_fmt_count(errs, sizeof errs, (double)r->ev.errors);
+    exp_fmt_duration(wall, sizeof wall, r->train_s);
+    exp_fmt_duration(ev_s, sizeof ev_s, r->ev.seconds);
+    exp_fmt_count(rate, sizeof rate, r->train_s > 0 ? (double)r->train.n * (double)r->n_rows / r->train_s : 0);
+    fprintf(out, "%s: test accuracy %.2f%% (%s errors of %s)\n", r->cfg.name, 100.0 * r->ev.accuracy, errs, n);
+    fprintf(out, "training %s (%s samples/s, %zu epochs, %d threads), evaluation %s\n", wall, rate, r->n_rows,
+            r->sys.threads, ev_s);
+    fprintf(out, "results in %s/\n", r->cfg.output);
+    fflush(out);
+}
+
+static void run_free(run_ctx *r) {
+    free(r->text);
+    free(r->rows);
+    nn_dataset_free(&r->train);
+    nn_dataset_free(&r->val);
+    nn_dataset_free(&r->test);
+    nn_net_destroy(r->net);
+}
+
+int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
+    run_ctx *r = calloc(1, sizeof *r);
+    if (!r) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    r->o = o;
+    int rc = run_prepare(r, err);
+    if (!rc) rc = run_train(r, progress, err);
+    if (!rc) rc = run_write(r, err);
+    if (!rc && out) run_summary(r, out);
+    run_free(r);
+    free(r);
+    return rc;
+}

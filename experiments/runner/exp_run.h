@@ -1,0 +1,54 @@
+/* exp_run.h - the `temper run` and `temper eval` commands (the CLI parsing lives in exp_cli.c).
+ *
+ * Both return NN_OK or an NN_E_* code with err filled; they print their summary to `out` and
+ * progress to `progress` (may be NULL), never an error message (the caller does that). */
+#ifndef EXP_RUN_H
+#define EXP_RUN_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "nn_err.h"
+
+/* Metadata keys `run` writes into model.safetensors and `eval` reads back. */
+#define EXP_META_DATA "temper.data"             /* data set name, e.g. "mnist" */
+#define EXP_META_RANGE "temper.range"           /* pixel range "lo,hi" with %.9g, e.g. "-0.5,0.5" */
+#define EXP_META_EXPERIMENT "temper.experiment" /* the experiment's name */
+
+typedef struct exp_run_opts {
+    const char *file;   /* the experiment file */
+    const char *output; /* NULL: the experiment's `output` */
+    int threads;        /* > 0 overrides the experiment's `threads` */
+    size_t epochs;      /* > 0 overrides train.epochs */
+    int quiet;          /* no progress lines */
+    int allow_any_blas; /* run even if OpenBLAS is not the OpenMP build */
+} exp_run_opts;
+
+/* Loads the experiment, trains, evaluates on the test set and writes into the output folder
+ * (created with its parents): model.safetensors, train_log.csv, experiment.yaml (a byte copy of the
+ * file that was parsed), and metrics.json last, each atomically. An existing metrics.json there is
+ * removed first, so a folder holds a metrics.json only when every file in it belongs to one finished
+ * run. Prints a summary to out. */
+int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err);
+
+typedef struct exp_eval_opts {
+    const char *model;  /* a model.safetensors */
+    const char *data;   /* "mnist" | "fashion-mnist"; NULL: the model's temper.data metadata */
+    int has_range;      /* lo/hi given; else the model's temper.range, else [0, 1] */
+    float lo, hi;
+    size_t batch;       /* >= 1 */
+    size_t limit;       /* evaluate the first `limit` test samples; 0 = all */
+    const char *logits; /* NULL, or a .npy path for the logits [n, classes] (float32) */
+    int threads;        /* > 0: OpenMP threads */
+} exp_eval_opts;
+
+/* Loads the model and evaluates it on the test set; prints accuracy, errors and per-class errors. */
+int exp_eval(const exp_eval_opts *o, FILE *out, nn_err *err);
+
+/* "lo,hi" -> two finite numbers with lo < hi, nothing else in the string. 0, or -1 if malformed. */
+int exp_parse_range(const char *s, float *lo, float *hi);
+
+/* Sets the OpenMP (and so OpenBLAS) thread count when n > 0. */
+void exp_threads_set(int n);
+
+#endif

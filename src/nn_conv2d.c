@@ -1,0 +1,255 @@
+/* nn_conv2d.c - 2-D convolution, PyTorch Conv2d layout (square kernel, stride, symmetric zero padding).
+ *
+ * Parameters: "weight" W[F, C, K, K] at offset 0, then "bias" b[F].
+ * Input x[N, C, H, W], output y[N, F, OH, OW], OH = (H + 2p - K) / s + 1 (same for OW); P = OH * OW.
+ *
+ * Whole-batch im2col: col[C*K*K, N*P] (row r = (c, kh, kw), column i*P + p = sample i, output pixel p), so
+ * the forward is ONE sgemm  Y'[F, N*P] = W[F, CKK] col, then a permute Y' -> y (NCHW) adding the bias.
+ * Backward permutes dy -> dY'[F, N*P] and runs two more whole-batch sgemms (dW += dY' col^T,
+ * dcol = W^T dY') and col2im. im2col, col2im and the permutes are OpenMP loops over samples writing
+ * disjoint memory; the bias gradient is summed per filter in a fixed order, so results do not depend
+ * on the thread count. Scratch per sample: col (CKK*P floats, reused for dcol) + Y'/dY' (F*P floats). */
+#include <cblas.h>
+#include <limits.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nn_layer.h"
+
+/* Below this many floats touched, the OpenMP loops run on one thread (parallel start-up costs more). */
+#define CONV_PAR_MIN 32768
+#ifndef CONV_CHUNK_FLOATS
+#define CONV_CHUNK_FLOATS (192 * 1024)
+#endif
+#define CONV_MIN_CHUNKS 4
+
+typedef struct conv_geom {
+    size_t c, h, w;    /* input */
+    size_t f, k, s, p; /* filters, kernel, stride, pad */
+    size_t oh, ow, np; /* output height, width, pixels per sample */
+    size_t ckk;        /* C*K*K: rows of col, columns of W */
+} conv_geom;
+
+static conv_geom conv_geom_of(const nn_layer *l) {
+    conv_geom g;
+    g.c = l->in.c, g.h = l->in.h, g.w = l->in.w;
+    g.f = l->cfg.filters, g.k = l->cfg.kernel, g.s = l->cfg.stride, g.p = l->cfg.pad;
+    g.oh = l->out.h, g.ow = l->out.w, g.np = g.oh * g.ow;
+    g.ckk = g.c * g.k * g.k;
+    return g;
+}
+
+static int conv2d_setup(nn_layer *l, nn_err *err) {
+    const nn_layer_cfg *c = &l->cfg;
+    size_t lim = (size_t)1 << 20; /* per-dimension sanity bound; keeps every product below far from overflow */
+    if (c->filters == 0) return NN_FAIL(err, NN_E_INVAL, "conv2d: filters must be >= 1");
+    if (c->kernel == 0) return NN_FAIL(err, NN_E_INVAL, "conv2d: kernel must be >= 1");
+    if (c->stride == 0) return NN_FAIL(err, NN_E_INVAL, "conv2d: stride must be >= 1");
+    if (c->init != NN_INIT_DEFAULT && c->init != NN_INIT_HE && c->init != NN_INIT_GLOROT)
+        return NN_FAIL(err, NN_E_INVAL, "conv2d: unknown init %d", c->init);
+    if (l->in.c == 0 || l->in.h == 0 || l->in.w == 0)
+        return NN_FAIL(err, NN_E_SHAPE, "conv2d: empty input %zux%zux%zu", l->in.c, l->in.h, l->in.w);
+    if (c->filters > lim || c->kernel > lim || c->stride > lim || c->pad > lim || l->in.c > lim ||
+        l->in.h > lim || l->in.w > lim)
+        return NN_FAIL(err, NN_E_INVAL, "conv2d: a size exceeds %zu", lim);
+    size_t hp = l->in.h + 2 * c->pad, wp = l->in.w + 2 * c->pad;
+    if (hp < c->kernel || wp < c->kernel)
+        return NN_FAIL(err, NN_E_SHAPE,
+                       "conv2d: kernel %zu is larger than the padded input %zux%zu (input %zux%zu, pad %zu): "
+                       "output would be empty",
+                       c->kernel, hp, wp, l->in.h, l->in.w, c->pad);
+    size_t oh = (hp - c->kernel) / c->stride + 1, ow = (wp - c->kernel) / c->stride + 1;
+    size_t ckk = l->in.c * c->kernel * c->kernel, np = oh * ow;
+    /* sgemm takes int dimensions; N*P is checked per call against the batch (see conv_batch_ok). */
+    if (ckk > INT_MAX / 4 || np > INT_MAX / 4 || c->filters * ckk > INT_MAX / 4)
+        return NN_FAIL(err, NN_E_INVAL, "conv2d: %zu filters x %zu inputs x %zu pixels is too large",
+                       c->filters, ckk, np);
+    l->out = (nn_shape){c->filters, oh, ow};
+    l->n_params = c->filters * ckk + c->filters;
+    l->n_aux = 0;
+    l->n_scratch = (ckk + c->filters) * np + c->filters * ckk + c->filters;
+    return NN_OK;
+}
+
+/* W[F, CKK] ~ he/glorot with fan_in = C*K*K, fan_out = F*K*K (torch's convention); b[F] = 0. */
+static void conv2d_init(nn_layer *l, nn_rng *rng) {
+    conv_geom g = conv_geom_of(l);
+    nn_init_weights(l->w, g.f * g.ckk, g.ckk, g.f * g.k * g.k, l->cfg.init, rng);
+    for (size_t j = 0; j < g.f; j++) l->w[g.f * g.ckk + j] = 0.0f;
+}
+
+/* Output columns [lo, hi) whose input column ow*s + kk - p lies inside [0, len). */
+static void conv_valid_range(size_t len, size_t out, size_t s, size_t p, size_t kk, size_t *lo, size_t *hi) {
+    size_t a = p > kk ? (p - kk + s - 1) / s : 0; /* first ow with ow*s + kk >= p */
+    size_t b = len + p > kk ? (len + p - kk - 1) / s + 1 : 0; /* first ow with ow*s + kk - p >= len */
+    if (b > out) b = out;
+    if (a > b) a = b;
+    *lo = a, *hi = b;
+}
+
+/* One sample: x[C, H, W] -> col rows r = (c, kh, kw), each P floats at col + r*ld. */
+static void conv_im2col(const conv_geom *g, const float *x, float *col, size_t ld) {
+    for (size_t c = 0; c < g->c; c++)
+        for (size_t kh = 0; kh < g->k; kh++)
+            for (size_t kw = 0; kw < g->k; kw++) {
+                float *d = col + ((c * g->k + kh) * g->k + kw) * ld;
+                size_t lo, hi, ylo, yhi;
+                conv_valid_range(g->w, g->ow, g->s, g->p, kw, &lo, &hi);
+                conv_valid_range(g->h, g->oh, g->s, g->p, kh, &ylo, &yhi);
+                memset(d, 0, ylo * g->ow * sizeof *d);
+                for (size_t oy = ylo; oy < yhi; oy++) {
+                    /* xr = x[c, oy*s + kh - p, lo*s + kw - p]: the input under output column lo */
+                    const float *xr = x + (c * g->h + oy * g->s + kh - g->p) * g->w + lo * g->s + kw - g->p;
+                    float *dr = d + oy * g->ow;
+                    for (size_t ox = 0; ox < lo; ox++) dr[ox] = 0.0f;
+                    if (g->s == 1)
+                        for (size_t j = 0; j < hi - lo; j++) dr[lo + j] = xr[j];
+                    else
+                        for (size_t j = 0; j < hi - lo; j++) dr[lo + j] = xr[j * g->s];
+                    for (size_t ox = hi; ox < g->ow; ox++) dr[ox] = 0.0f;
+                }
+                memset(d + yhi * g->ow, 0, (g->oh - yhi) * g->ow * sizeof *d);
+            }
+}
+
+/* One sample: dx[C, H, W] = sum over col rows (c, kh, kw) of dcol scattered back (overwrites dx). */
+static void conv_col2im(const conv_geom *g, const float *dcol, size_t ld, float *dx) {
+    memset(dx, 0, g->c * g->h * g->w * sizeof *dx);
+    for (size_t c = 0; c < g->c; c++)
+        for (size_t kh = 0; kh < g->k; kh++)
+            for (size_t kw = 0; kw < g->k; kw++) {
+                const float *d = dcol + ((c * g->k + kh) * g->k + kw) * ld;
+                size_t lo, hi, ylo, yhi;
+                conv_valid_range(g->w, g->ow, g->s, g->p, kw, &lo, &hi);
+                conv_valid_range(g->h, g->oh, g->s, g->p, kh, &ylo, &yhi);
+                for (size_t oy = ylo; oy < yhi; oy++) {
+                    float *xr = dx + (c * g->h + oy * g->s + kh - g->p) * g->w + lo * g->s + kw - g->p;
+                    const float *dr = d + oy * g->ow + lo;
+                    if (g->s == 1)
+                        for (size_t j = 0; j < hi - lo; j++) xr[j] += dr[j];
+                    else
+                        for (size_t j = 0; j < hi - lo; j++) xr[j * g->s] += dr[j];
+                }
+            }
+}
+
+/* Samples per chunk: chunk buffers (col + Y', (CKK + F) * P floats a sample) near CONV_CHUNK_FLOATS so they
+ * stay in a core's L2 cache, at least CONV_MIN_CHUNKS chunks when the batch allows (load balance). Depends
+ * on the geometry and n only, never on the thread count. */
+static size_t conv_chunk(const conv_geom *g, size_t n) {
+    size_t b = CONV_CHUNK_FLOATS / ((g->ckk + g->f) * g->np);
+    size_t cap = (n + CONV_MIN_CHUNKS - 1) / CONV_MIN_CHUNKS;
+    if (b > cap) b = cap;
+    return b ? b : 1;
+}
+
+/* m samples: y[m, F, P] = W[F, CKK] col[CKK, m*P] + b, permuted. buf: (CKK + F) * m * P floats. */
+static void conv_fwd_chunk(const conv_geom *g, const float *w, const float *x, float *y, size_t m, float *buf) {
+    size_t np = g->np, ld = m * np, chw = g->c * g->h * g->w;
+    const float *b = w + g->f * g->ckk;
+    float *col = buf, *t = m == 1 ? y : buf + g->ckk * ld; /* one sample: Y'[F, P] is already NCHW */
+    for (size_t i = 0; i < m; i++) conv_im2col(g, x + i * chw, col + i * np, ld);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->f, (int)ld, (int)g->ckk, 1.0f, w, (int)g->ckk,
+                col, (int)ld, 0.0f, t, (int)ld);
+    for (size_t i = 0; i < m; i++)
+        for (size_t f = 0; f < g->f; f++) {
+            const float *src = t + f * ld + i * np;
+            float *dst = y + (i * g->f + f) * np, bf = b[f];
+            for (size_t p = 0; p < np; p++) dst[p] = src[p] + bf;
+        }
+}
+
+/* m samples, dY' = dy[m, F, P] as [F, m*P]:  part[F*CKK] = dY' col^T, part[F*CKK + f] = sum of row f of dY'
+ * (skipped when part is NULL);  dx[m, C, H, W] = col2im(W^T dY') (skipped when dx is NULL). */
+static void conv_bwd_chunk(const conv_geom *g, const float *w, const float *x, const float *dy, float *dx,
+                           float *part, size_t m, float *buf) {
+    size_t np = g->np, ld = m * np, chw = g->c * g->h * g->w;
+    float *col = buf, *t = buf + g->ckk * ld;
+    const float *d = dy; /* one sample: dy[F, P] is already dY' */
+    if (m > 1) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t f = 0; f < g->f; f++) memcpy(t + f * ld + i * np, dy + (i * g->f + f) * np, np * sizeof *t);
+        d = t;
+    }
+    if (part) {
+        for (size_t f = 0; f < g->f; f++) {
+            double s = 0.0;
+            for (size_t j = 0; j < ld; j++) s += (double)d[f * ld + j];
+            part[g->f * g->ckk + f] = (float)s;
+        }
+        for (size_t i = 0; i < m; i++) conv_im2col(g, x + i * chw, col + i * np, ld);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->f, (int)g->ckk, (int)ld, 1.0f, d, (int)ld, col,
+                    (int)ld, 0.0f, part, (int)g->ckk);
+    }
+    if (dx) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->f, 1.0f, w, (int)g->ckk, d,
+                    (int)ld, 0.0f, col, (int)ld);
+        for (size_t i = 0; i < m; i++) conv_col2im(g, col + i * np, ld, dx + i * chw);
+    }
+}
+
+/* Chunk j (samples [j*b, j*b + m)) runs on thread j mod T (schedule(static, 1)), so j >= thread number and
+ * the thread's buffer at thread * b * (CKK + F) * P ends inside the first n * (CKK + F) * P scratch floats. */
+#define CONV_CHUNK_LOOP(g, l, n, CALL)                                                                         \
+    do {                                                                                                      \
+        size_t b_ = conv_chunk(&(g), (n)), nch_ = ((n) + b_ - 1) / b_, per_ = ((g).ckk + (g).f) * (g).np;     \
+        _Pragma("omp parallel if (nch_ > 1 && (n) * per_ > CONV_PAR_MIN)") {                                  \
+            float *buf = (l)->scratch + (size_t)omp_get_thread_num() * b_ * per_;                             \
+            _Pragma("omp for schedule(static, 1)") for (size_t j = 0; j < nch_; j++) {                        \
+                size_t i0 = j * b_, m = (n)-i0 < b_ ? (n)-i0 : b_;                                            \
+                CALL;                                                                                         \
+            }                                                                                                 \
+        }                                                                                                     \
+    } while (0)
+
+/* y[N, F, OH, OW] = W[F, CKK] im2col(x)[CKK, N*P] + b, permuted to NCHW, chunk by chunk. */
+static void conv2d_forward(nn_layer *l, const float *x, float *y, size_t n, int train, nn_rng *rng) {
+    (void)train;
+    (void)rng;
+    conv_geom g = conv_geom_of(l);
+    size_t chw = g.c * g.h * g.w, fp = g.f * g.np;
+    CONV_CHUNK_LOOP(g, l, n, conv_fwd_chunk(&g, l->w, x + i0 * chw, y + i0 * fp, m, buf));
+}
+
+/* dw[e] += sum over chunks j, in order, of part[j][e]; e < len. */
+static void conv_reduce(const float *part, size_t nch, size_t len, float *dw) {
+#pragma omp parallel for schedule(static) if (nch * len > CONV_PAR_MIN)
+    for (size_t e = 0; e < len; e++) {
+        float s = 0.0f;
+        for (size_t j = 0; j < nch; j++) s += part[j * len + e];
+        dw[e] += s;
+    }
+}
+
+/* dW[F, CKK] += dY'[F, N*P] col^T;  db[F] += sum_{i,p} dy[i, F, p];  dx = col2im(W^T dY').
+ * Per-chunk parameter gradients go to scratch after the chunk buffers and are summed in chunk order. */
+static void conv2d_backward(nn_layer *l, const float *x, const float *y, const float *dy, float *dx, float *dw,
+                            size_t n) {
+    (void)y;
+    if (!dx && !dw) return;
+    conv_geom g = conv_geom_of(l);
+    size_t chw = g.c * g.h * g.w, fp = g.f * g.np, len = g.f * g.ckk + g.f;
+    float *part = dw ? l->scratch + n * (g.ckk + g.f) * g.np : NULL;
+    CONV_CHUNK_LOOP(g, l, n,
+                    conv_bwd_chunk(&g, l->w, x + i0 * chw, dy + i0 * fp, dx ? dx + i0 * chw : NULL,
+                                   part ? part + j * len : NULL, m, buf));
+    if (dw) conv_reduce(part, (n + conv_chunk(&g, n) - 1) / conv_chunk(&g, n), len, dw);
+}
+
+static int conv2d_params(const nn_layer *l, nn_param_desc out[2]) {
+    conv_geom g = conv_geom_of(l);
+    out[0] = (nn_param_desc){"weight", 4, {g.f, g.c, g.k, g.k}, 0};
+    out[1] = (nn_param_desc){"bias", 1, {g.f, 0, 0, 0}, g.f * g.ckk};
+    return 2;
+}
+
+const nn_layer_ops nn_conv2d_ops = {
+    .kind = "conv2d",
+    .fields = NN_F_FILTERS | NN_F_KERNEL | NN_F_STRIDE | NN_F_PAD | NN_F_INIT,
+    .setup = conv2d_setup,
+    .init = conv2d_init,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .params = conv2d_params,
+};

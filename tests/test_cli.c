@@ -1,0 +1,449 @@
+/* test_cli.c - the `temper` command line (exit status, messages), the JSON writer, the progress
+ * formatting, and one end-to-end `run` + `eval` on a tiny synthetic IDX data set in a temp folder. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+/* test_util.h's gradcheck() names a parameter `skip`, which cmocka's function-like skip() macro would
+ * swallow: hide the macro while it is parsed, then restore cmocka's definition. */
+#undef skip
+#include "test_util.h"
+#ifndef skip
+#define skip() _skip(__FILE__, __LINE__)
+#endif
+
+#include "exp_cli.h"
+#include "exp_json.h"
+#include "exp_progress.h"
+#include "nn_io.h"
+#include "nn_json.h"
+
+static char g_dir[256]; /* this run's temp folder */
+
+static void rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            rm_rf(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/temper_test_cli_XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    rm_rf(g_dir);
+    return 0;
+}
+
+/* ---- running the CLI as a function ---- */
+
+typedef struct cli_result {
+    int status;
+    char out[16384], err[16384];
+} cli_result;
+
+static void slurp(FILE *f, char *buf, size_t cap) {
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Runs exp_main on a NULL-terminated argument list; output and errors captured in r. */
+static void cli(cli_result *r, ...) {
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, r);
+    argv[argc++] = "temper";
+    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;) argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    FILE *out = tmpfile(), *err = tmpfile();
+    assert_non_null(out);
+    assert_non_null(err);
+    r->status = exp_main(argc, argv, out, err);
+    slurp(out, r->out, sizeof r->out);
+    slurp(err, r->err, sizeof r->err);
+}
+
+#define assert_contains(hay, needle)                                                                         \
+    do {                                                                                                     \
+        if (!strstr((hay), (needle))) fail_msg("'%s' not found in:\n%s", (needle), (hay));                  \
+    } while (0)
+
+static void test_help_and_version(void **state) {
+    (void)state;
+    static cli_result r;
+    cli(&r, "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "usage: temper <command>");
+    cli(&r, "help", "eval", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "--logits");
+    cli(&r, "run", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "--epochs");
+    cli(&r, "--version", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "BLAS threading");
+    cli(&r, NULL);
+    assert_int_equal(r.status, 2);
+}
+
+static void test_usage_errors(void **state) {
+    (void)state;
+    static cli_result r;
+    cli(&r, "train", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "unknown command 'train'");
+    cli(&r, "run", "x.yaml", "--bogus", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "'--bogus'");
+    cli(&r, "run", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "missing experiment file");
+    cli(&r, "run", "x.yaml", "--epochs", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--epochs needs a value");
+    cli(&r, "run", "x.yaml", "--threads", "2x", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--threads");
+    cli(&r, "eval", "m.safetensors", "--batch=0", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--batch: '0'");
+    cli(&r, "eval", "m.safetensors", "--range", "1,0", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--range");
+    cli(&r, "eval", "a", "b", NULL);
+    assert_int_equal(r.status, 2);
+    cli(&r, "run", "x.yaml", "--quiet=1", NULL);
+    assert_int_equal(r.status, 2);
+}
+
+static void test_runtime_errors(void **state) {
+    (void)state;
+    static cli_result r;
+    char missing[512], garbage[512];
+    snprintf(missing, sizeof missing, "%s/no-such-experiment.yaml", g_dir);
+    cli(&r, "run", missing, "--quiet", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "temper: error: ");
+    assert_contains(r.err, missing);
+    snprintf(garbage, sizeof garbage, "%s/garbage.safetensors", g_dir);
+    const char junk[] = "this is not a safetensors file, just some bytes of text";
+    assert_int_equal(nn_io_write_atomic(garbage, junk, sizeof junk, NULL), 0);
+    cli(&r, "eval", garbage, "--data", "mnist", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "temper: error: ");
+    assert_contains(r.err, garbage);
+}
+
+/* ---- JSON writer ---- */
+
+static void test_json_escaping(void **state) {
+    (void)state;
+    exp_json j;
+    exp_json_init(&j);
+    exp_json_string(&j, "a\"b\\c\n\t\x01/\xc3\xa9");
+    assert_int_equal(exp_json_finish(&j, NULL), 0);
+    /* RFC 8259: quote and backslash escaped, control characters as \n, \t or \u00XX, UTF-8 kept. */
+    assert_string_equal(j.b.p, "\"a\\\"b\\\\c\\n\\t\\u0001/\xc3\xa9\"\n");
+    exp_json_free(&j);
+
+    /* Round trip through the strict parser: valid text decodes back to the input; an invalid UTF-8
+     * byte (0xff), a truncated sequence (0xe2 0x82) and a surrogate (ed a0 80) become U+FFFD each. */
+    const char *keys[] = {"plain", "q\"uote", "ctl\x1f\x7f", "bad\xff", "cut\xe2\x82", "sur\xed\xa0\x80"};
+    const char *want[] = {"plain", "q\"uote", "ctl\x1f\x7f", "bad\xef\xbf\xbd", "cut\xef\xbf\xbd\xef\xbf\xbd",
+                          "sur\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"};
+    exp_json_init(&j);
+    exp_json_object_begin(&j);
+    for (size_t i = 0; i < 6; i++) exp_json_kv_string(&j, keys[i], keys[i]);
+    exp_json_kv_number(&j, "nan", NAN);
+    exp_json_kv_number(&j, "inf", -INFINITY);
+    exp_json_kv_number(&j, "third", 1.0 / 3.0);
+    exp_json_key(&j, "list");
+    exp_json_array_begin(&j);
+    exp_json_uint(&j, 18446744073709551615ull);
+    exp_json_int(&j, -5);
+    exp_json_bool(&j, 1);
+    exp_json_array_begin(&j);
+    exp_json_array_end(&j);
+    exp_json_object_begin(&j);
+    exp_json_object_end(&j);
+    exp_json_array_end(&j);
+    exp_json_object_end(&j);
+    assert_int_equal(exp_json_finish(&j, NULL), 0);
+    nn_json doc = {0};
+    nn_err err = {0};
+    if (nn_json_parse(&doc, j.b.p, j.b.len, &err)) fail_msg("%s in:\n%s", err.msg, j.b.p);
+    const nn_json_val *root = nn_json_root(&doc);
+    for (size_t i = 0; i < 6; i++) {
+        const nn_json_val *v = nn_json_first(&doc, root);
+        for (size_t s = 0; s < i; s++) v = nn_json_next(&doc, v);
+        assert_string_equal(v->key, want[i]);
+        assert_string_equal(v->str, want[i]);
+    }
+    assert_int_equal(nn_json_get(&doc, root, "nan")->type, NN_JSON_NULL);
+    assert_int_equal(nn_json_get(&doc, root, "inf")->type, NN_JSON_NULL);
+    assert_non_null(strstr(j.b.p, "\"third\": 0.333333333,")); /* %.9g */
+    const nn_json_val *list = nn_json_get(&doc, root, "list");
+    assert_int_equal(list->n, 5);
+    assert_true(nn_json_at(&doc, list, 0)->is_uint);
+    assert_true(nn_json_at(&doc, list, 0)->u == UINT64_MAX);
+    assert_true(nn_json_at(&doc, list, 1)->num == -5.0);
+    nn_json_free(&doc);
+    exp_json_free(&j);
+}
+
+static void test_json_misuse(void **state) {
+    (void)state;
+    exp_json j;
+    exp_json_init(&j); /* a value without its key inside an object */
+    exp_json_object_begin(&j);
+    exp_json_number(&j, 1);
+    exp_json_object_end(&j);
+    assert_int_equal(exp_json_finish(&j, NULL), NN_E_INVAL);
+    exp_json_free(&j);
+    exp_json_init(&j); /* unclosed */
+    exp_json_array_begin(&j);
+    assert_int_equal(exp_json_finish(&j, NULL), NN_E_INVAL);
+    exp_json_free(&j);
+    exp_json_init(&j); /* a key inside an array */
+    exp_json_array_begin(&j);
+    exp_json_key(&j, "k");
+    exp_json_null(&j);
+    exp_json_array_end(&j);
+    assert_int_equal(exp_json_finish(&j, NULL), NN_E_INVAL);
+    exp_json_free(&j);
+    exp_json_init(&j); /* mismatched close */
+    exp_json_array_begin(&j);
+    exp_json_object_end(&j);
+    assert_int_equal(exp_json_finish(&j, NULL), NN_E_INVAL);
+    exp_json_free(&j);
+}
+
+/* ---- progress formatting ---- */
+
+static void test_progress_format(void **state) {
+    (void)state;
+    char buf[256];
+    exp_fmt_count(buf, sizeof buf, 1234567);
+    assert_string_equal(buf, "1,234,567");
+    exp_fmt_count(buf, sizeof buf, 999);
+    assert_string_equal(buf, "999");
+    exp_fmt_count(buf, sizeof buf, 1000);
+    assert_string_equal(buf, "1,000");
+    exp_fmt_duration(buf, sizeof buf, 72.2);
+    assert_string_equal(buf, "1m12s");
+    exp_fmt_duration(buf, sizeof buf, 3.5);
+    assert_string_equal(buf, "3.5s");
+    exp_fmt_duration(buf, sizeof buf, 7325);
+    assert_string_equal(buf, "2h02m");
+
+    /* Epoch 3 of 20, batch 210 of 430: done f = (2*430 + 210) / (20*430); ETA = elapsed (1 - f) / f,
+     * so elapsed = 72 f / (1 - f) = 72 * 1070 / 7530 gives an ETA of 72 s = 1m12s. The bar has
+     * round(10 * 210/430) = 5 of 10 marks. */
+    nn_progress p = {.event = NN_PROGRESS_BATCH, .epoch = 3, .epochs = 20, .batch = 210, .batches = 430,
+                     .loss = 0.12341, .acc = 0.9712, .val_loss = NAN, .val_acc = NAN, .lr = 0.01,
+                     .samples_per_s = 3512.4, .elapsed_s = 72.0 * 1070.0 / 7530.0};
+    exp_progress_format_batch(buf, sizeof buf, &p);
+    assert_string_equal(buf, "epoch 3/20 [#####.....] 210/430 loss 0.1234 acc 97.1% 3,512 samples/s ETA 1m12s");
+    p.event = NN_PROGRESS_EPOCH;
+    exp_progress_format_epoch(buf, sizeof buf, &p);
+    assert_null(strstr(buf, "val_"));
+    p.val_loss = 0.05;
+    p.val_acc = 0.985;
+    exp_progress_format_epoch(buf, sizeof buf, &p);
+    assert_contains(buf, "val_loss 0.0500 val_acc 98.50%");
+}
+
+/* ---- end to end on a synthetic data set ---- */
+
+#define SYN_H 6
+#define SYN_W 6
+#define SYN_K 3
+
+/* IDX file: magic {0, 0, 0x08, ndim}, big-endian uint32 dims, then the bytes. */
+static void write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {
+    uint8_t hdr[4 + 4 * 3] = {0, 0, 0x08, (uint8_t)ndim};
+    for (int d = 0; d < ndim; d++)
+        for (int b = 0; b < 4; b++) hdr[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
+    const void *parts[2] = {hdr, data};
+    size_t lens[2] = {4 + 4 * (size_t)ndim, n};
+    assert_int_equal(nn_io_write_atomic_v(path, parts, lens, 2, NULL), 0);
+}
+
+/* <dir>/mnist/<prefix>-{images-idx3,labels-idx1}-ubyte with n samples: class c = i % 3 lights row 2c. */
+static void write_split(const char *dir, const char *prefix, uint32_t n) {
+    uint8_t *im = calloc((size_t)n * SYN_H * SYN_W, 1), *lb = malloc(n);
+    assert_non_null(im);
+    assert_non_null(lb);
+    for (uint32_t i = 0; i < n; i++) {
+        lb[i] = (uint8_t)(i % SYN_K);
+        for (int x = 0; x < SYN_W; x++) im[(size_t)i * SYN_H * SYN_W + 2 * lb[i] * SYN_W + x] = (uint8_t)(200 + i % 50);
+        im[(size_t)i * SYN_H * SYN_W + (i * 7) % (SYN_H * SYN_W)] ^= 0x80; /* some noise */
+    }
+    char path[1024];
+    uint32_t dims[3] = {n, SYN_H, SYN_W};
+    snprintf(path, sizeof path, "%s/mnist/%s-images-idx3-ubyte", dir, prefix);
+    write_idx(path, 3, dims, im, (size_t)n * SYN_H * SYN_W);
+    snprintf(path, sizeof path, "%s/mnist/%s-labels-idx1-ubyte", dir, prefix);
+    write_idx(path, 1, dims, lb, n);
+    free(im);
+    free(lb);
+}
+
+static const char tiny_yaml[] = "name: tiny\n"
+                                "data:\n"
+                                "  name: mnist\n"
+                                "  range: [-0.5, 0.5]\n"
+                                "model:\n"
+                                "  - {type: flatten}\n"
+                                "  - {type: dense, units: 16}\n"
+                                "  - {type: relu}\n"
+                                "  - {type: dense, units: 3}\n"
+                                "train:\n"
+                                "  epochs: 1\n"
+                                "  batch_size: 16\n"
+                                "  seed: 1\n"
+                                "  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}\n";
+
+static char *read_text(const char *dir, const char *name, size_t *len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = NULL;
+    nn_err err = {0};
+    if (nn_io_read_all(path, &text, len, &err)) fail_msg("%s", err.msg);
+    return text;
+}
+
+static size_t count_lines(const char *s) {
+    size_t n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* Checks the results folder of a finished run of `epochs` epochs; returns test_errors from metrics.json. */
+static size_t check_results(const char *out, size_t epochs) {
+    size_t len;
+    char *m = read_text(out, "metrics.json", &len);
+    nn_json doc = {0};
+    nn_err err = {0};
+    if (nn_json_parse(&doc, m, len, &err)) fail_msg("metrics.json: %s", err.msg);
+    const nn_json_val *root = nn_json_root(&doc), *acc = nn_json_get(&doc, root, "test_accuracy");
+    assert_non_null(acc);
+    assert_int_equal(acc->type, NN_JSON_NUMBER);
+    assert_true(acc->num >= 0 && acc->num <= 1);
+    size_t errors = (size_t)nn_json_get(&doc, root, "test_errors")->u;
+    assert_int_equal(nn_json_get(&doc, root, "test_samples")->u, 30);
+    assert_close(acc->num, (30.0 - (double)errors) / 30.0, 1e-8, 0);
+    assert_int_equal(nn_json_get(&doc, root, "epochs")->u, epochs);
+    assert_int_equal(nn_json_get(&doc, root, "class_totals")->n, SYN_K);
+    assert_int_equal(nn_json_get(&doc, root, "val_accuracy")->type, NN_JSON_NULL); /* no validation set */
+    nn_json_free(&doc);
+    free(m);
+    char *log = read_text(out, "train_log.csv", &len);
+    assert_int_equal(count_lines(log), 1 + epochs);
+    const char *header = "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,samples_per_s\n";
+    assert_true(strncmp(log, header, strlen(header)) == 0);
+    free(log);
+    char *copy = read_text(out, "experiment.yaml", &len);
+    assert_string_equal(copy, tiny_yaml);
+    free(copy);
+    free(read_text(out, "model.safetensors", &len));
+    DIR *d = opendir(out); /* nothing else: no temporary files left behind */
+    struct dirent *e;
+    size_t files = 0;
+    while ((e = readdir(d)) != NULL) files += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(files, 4);
+    return errors;
+}
+
+static void test_run_end_to_end(void **state) {
+    (void)state;
+    static cli_result r;
+    char data[512], yaml[512], out[512], model[600], logits[600], empty[512], sub[600];
+    snprintf(data, sizeof data, "%s/data", g_dir);
+    snprintf(sub, sizeof sub, "%s/mnist", data);
+    assert_int_equal(mkdir(data, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_split(data, "train", 120);
+    write_split(data, "t10k", 30);
+    snprintf(yaml, sizeof yaml, "%s/tiny.yaml", g_dir);
+    assert_int_equal(nn_io_write_atomic(yaml, tiny_yaml, strlen(tiny_yaml), NULL), 0);
+    snprintf(out, sizeof out, "%s/results/a/b", g_dir); /* parents created like mkdir -p */
+    assert_int_equal(setenv("TEMPER_DATA", data, 1), 0);
+
+    cli(&r, "run", yaml, "--output", out, "--threads", "2", NULL);
+    if (r.status != 0) fail_msg("run failed: %s", r.err);
+    assert_contains(r.err, "epoch 1/1 loss"); /* not a terminal: one plain line per epoch */
+    assert_contains(r.out, "test accuracy");
+    size_t errors = check_results(out, 1);
+
+    /* eval reads the data set and range back from the model's metadata */
+    snprintf(model, sizeof model, "%s/model.safetensors", out);
+    snprintf(logits, sizeof logits, "%s/logits.npy", g_dir);
+    cli(&r, "eval", model, "--logits", logits, "--batch", "7", NULL);
+    if (r.status != 0) fail_msg("eval failed: %s", r.err);
+    char want[64];
+    snprintf(want, sizeof want, "(%zu errors of 30)", errors);
+    assert_contains(r.out, want);
+    assert_contains(r.out, "pixel range [-0.5, 0.5]");
+    size_t len;
+    free(read_text(g_dir, "logits.npy", &len));
+    assert_int_equal(len, 128 + 30 * SYN_K * sizeof(float)); /* .npy 1.0: 128-byte header for this shape */
+
+    /* a rerun into the same folder replaces everything */
+    cli(&r, "run", yaml, "--output", out, "--epochs", "2", "--quiet", NULL);
+    if (r.status != 0) fail_msg("rerun failed: %s", r.err);
+    assert_string_equal(r.err, "");
+    check_results(out, 2);
+
+    /* a failing rerun leaves no metrics.json: the folder no longer looks complete */
+    snprintf(empty, sizeof empty, "%s/empty", g_dir);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    assert_int_equal(setenv("TEMPER_DATA", empty, 1), 0);
+    cli(&r, "run", yaml, "--output", out, "--quiet", NULL);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.err, "fetch_data.sh");
+    struct stat st;
+    snprintf(model, sizeof model, "%s/metrics.json", out);
+    assert_int_equal(stat(model, &st), -1);
+    unsetenv("TEMPER_DATA");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_version), cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_runtime_errors),   cmocka_unit_test(test_json_escaping),
+        cmocka_unit_test(test_json_misuse),      cmocka_unit_test(test_progress_format),
+        cmocka_unit_test(test_run_end_to_end),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

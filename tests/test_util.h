@@ -1,0 +1,66 @@
+/* test_util.h - shared helpers for the CMocka tests. Include after the standard headers and
+ * <setjmp.h>/<stdarg.h>/<stddef.h>, before or after <cmocka.h> (it includes it). */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* Fails naming the index when |a[i] - b[i]| > atol + rtol * |b[i]| for some i. */
+static inline void assert_close_array(const float *a, const float *b, size_t n, double atol, double rtol,
+                                      const char *what) {
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= atol + rtol * fabs((double)b[i]))) {
+            fail_msg("%s: index %zu: %.9g vs %.9g (|diff| %.3g > atol %.3g + rtol %.3g)", what, i, (double)a[i],
+                     (double)b[i], d, atol, rtol);
+        }
+    }
+}
+
+#define assert_close(a, b, atol, rtol)                                                                       \
+    do {                                                                                                     \
+        double a_ = (double)(a), b_ = (double)(b);                                                           \
+        if (!(fabs(a_ - b_) <= (atol) + (rtol)*fabs(b_)))                                                    \
+            fail_msg("%s = %.9g vs %s = %.9g", #a, a_, #b, b_);                                              \
+    } while (0)
+
+/* Scalar function of x used by the finite-difference check. */
+typedef double (*gc_fn)(void *ctx, const float *x);
+/* Optional: return non-zero to skip coordinate i (e.g. within h of a ReLU kink or a max-pool tie). */
+typedef int (*gc_skip_fn)(void *ctx, const float *x, size_t i, double h);
+
+/* Central-difference check of analytic[n] = df/dx at x (x is restored). Checks at most max_coords
+ * coordinates (all if n <= max_coords, else an evenly strided sample). Fails naming the coordinate
+ * when |num - ana| > atol + rtol * max(|num|, |ana|). Returns how many coordinates were checked. */
+static inline size_t gradcheck(gc_fn f, gc_skip_fn skip_fn, void *ctx, float *x, size_t n, const float *analytic,
+                               double h, double atol, double rtol, size_t max_coords, const char *what) {
+    size_t stride = n <= max_coords ? 1 : (n + max_coords - 1) / max_coords;
+    size_t checked = 0;
+    for (size_t i = (n > max_coords ? (stride / 2) : 0); i < n; i += stride) {
+        if (skip_fn && skip_fn(ctx, x, i, h)) continue;
+        float keep = x[i];
+        x[i] = (float)((double)keep + h);
+        double fp = f(ctx, x);
+        x[i] = (float)((double)keep - h);
+        double fm = f(ctx, x);
+        double hh = ((double)(float)((double)keep + h) - (double)(float)((double)keep - h)); /* exact step */
+        x[i] = keep;
+        double num = (fp - fm) / hh, ana = (double)analytic[i];
+        double scale = fmax(fabs(num), fabs(ana));
+        if (!(fabs(num - ana) <= atol + rtol * scale))
+            fail_msg("%s: coordinate %zu: numeric %.6g vs analytic %.6g", what, i, num, ana);
+        checked++;
+    }
+    return checked;
+}
+
+#endif

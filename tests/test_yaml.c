@@ -1,0 +1,377 @@
+/* test_yaml.c - the experiment-file parser: a full file onto the structs, defaults, and one error per
+ * kind of mistake with its exact "file:line:col: key: problem" prefix.
+ * Every line:column below was counted by hand from the YAML text next to it (1-based, the first
+ * character of the offending node); the comments show the count where it is not obvious. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#undef skip
+#include "test_util.h"
+
+#include "exp_config.h"
+#include "nn_optim.h"
+
+static const char FULL[] =
+    "name: quick\n"
+    "output: out/quick\n"
+    "threads: 2\n"
+    "data:\n"
+    "  name: fashion-mnist\n"
+    "  range: [-0.5, 0.5]\n"
+    "  val_size: 5000\n"
+    "  shuffle: yes\n"
+    "  seed: 7\n"
+    "  subset: 1000\n"
+    "  exclude_classes: [3, 7]\n"
+    "  test_subset: 500\n"
+    "model:\n"
+    "  - {type: conv2d, filters: 32, kernel: 3, stride: 2, pad: 1, init: glorot}\n"
+    "  - {type: relu}\n"
+    "  - {type: maxpool, kernel: 2}\n"
+    "  - {type: flatten}\n"
+    "  - type: dense   # block style works too\n"
+    "    units: 200\n"
+    "  - {type: dropout, rate: 0.25}\n"
+    "  - {type: dense, units: 10}\n"
+    "train:\n"
+    "  epochs: 3\n"
+    "  batch_size: 64\n"
+    "  temperature: 20\n"
+    "  seed: 18446744073709551615\n"
+    "  jitter: 2\n"
+    "  optimizer: {type: adam, lr: 0.001, momentum: 0.9, nesterov: true, weight_decay: 5e-4,\n"
+    "              decay: 1e-6, beta1: 0.8, beta2: 0.99, eps: 1e-7}\n"
+    "  schedule: {milestones: [40, 60], gamma: 0.5}\n";
+
+static void test_full(void **state) {
+    (void)state;
+    exp_config c;
+    nn_err err = {0};
+    int rc = exp_config_parse(FULL, strlen(FULL), "dir/full.yaml", &c, &err);
+    if (rc) fail_msg("unexpected error: %s", err.msg);
+    assert_string_equal(c.path, "dir/full.yaml");
+    assert_string_equal(c.name, "quick");
+    assert_string_equal(c.output, "out/quick");
+    assert_int_equal(c.threads, 2);
+    assert_string_equal(c.data.name, "fashion-mnist");
+    assert_true(c.data.lo == (float)-0.5 && c.data.hi == (float)0.5);
+    assert_int_equal(c.data.val_size, 5000);
+    assert_int_equal(c.data.shuffle, 1);
+    assert_true(c.data.seed == 7);
+    assert_int_equal(c.data.subset, 1000);
+    assert_int_equal(c.data.exclude, (1u << 3) | (1u << 7));
+    assert_int_equal(c.data.test_subset, 500);
+
+    assert_int_equal(c.n_layers, 7);
+    const nn_layer_cfg *l = c.layers;
+    assert_string_equal(l[0].kind, "conv2d");
+    assert_int_equal(l[0].filters, 32);
+    assert_int_equal(l[0].kernel, 3);
+    assert_int_equal(l[0].stride, 2);
+    assert_int_equal(l[0].pad, 1);
+    assert_int_equal(l[0].init, NN_INIT_GLOROT);
+    assert_string_equal(l[1].kind, "relu");
+    assert_string_equal(l[2].kind, "maxpool");
+    assert_int_equal(l[2].kernel, 2);
+    /* untouched fields keep nn_layer_cfg_default's values (maxpool stride: "same as kernel") */
+    nn_layer_cfg pool = nn_layer_cfg_default("maxpool");
+    assert_int_equal(l[2].stride, pool.stride);
+    assert_string_equal(l[3].kind, "flatten");
+    assert_string_equal(l[4].kind, "dense");
+    assert_int_equal(l[4].units, 200);
+    assert_int_equal(l[4].init, nn_layer_cfg_default("dense").init);
+    assert_string_equal(l[5].kind, "dropout");
+    assert_true(l[5].rate == (float)0.25);
+    assert_int_equal(l[6].units, 10);
+
+    const nn_train_cfg *t = &c.train;
+    assert_int_equal(t->epochs, 3);
+    assert_int_equal(t->batch_size, 64);
+    assert_true(t->temperature == 20.0f);
+    assert_true(t->seed == UINT64_MAX);
+    assert_int_equal(t->jitter, 2);
+    assert_null(t->loss);
+    const nn_optim_cfg *o = &t->optim;
+    assert_int_equal(o->kind, NN_OPT_ADAM);
+    assert_true(o->lr == (float)0.001 && o->momentum == (float)0.9 && o->nesterov == 1);
+    assert_true(o->weight_decay == (float)5e-4 && o->decay == (float)1e-6);
+    assert_true(o->beta1 == (float)0.8 && o->beta2 == (float)0.99 && o->eps == (float)1e-7);
+    assert_int_equal(o->n_milestones, 2);
+    assert_int_equal(o->milestones[0], 40);
+    assert_int_equal(o->milestones[1], 60);
+    assert_true(o->gamma == (float)0.5);
+}
+
+/* Minimal file: everything else comes from the modules' defaults; name and output from the path. */
+static void test_defaults(void **state) {
+    (void)state;
+    static const char y[] = "data: {name: mnist}\nmodel: [{type: flatten}, {type: dense, units: 10}]\n";
+    exp_config c;
+    nn_err err = {0};
+    int rc = exp_config_parse(y, strlen(y), "experiments/quickstart.yaml", &c, &err);
+    if (rc) fail_msg("unexpected error: %s", err.msg);
+    assert_string_equal(c.name, "quickstart");
+    assert_string_equal(c.output, "results/quickstart");
+    assert_int_equal(c.threads, 0);
+    nn_data_cfg dd = nn_data_cfg_default();
+    assert_true(c.data.lo == dd.lo && c.data.hi == dd.hi && c.data.val_size == dd.val_size);
+    assert_true(c.data.shuffle == dd.shuffle && c.data.seed == dd.seed && c.data.exclude == dd.exclude);
+    nn_train_cfg td = nn_train_cfg_default();
+    assert_int_equal(c.train.epochs, td.epochs);
+    assert_int_equal(c.train.batch_size, td.batch_size);
+    assert_true(c.train.temperature == td.temperature);
+    assert_int_equal(c.train.optim.kind, td.optim.kind);
+    assert_true(c.train.optim.lr == td.optim.lr && c.train.optim.gamma == td.optim.gamma);
+    assert_int_equal(c.n_layers, 2);
+    assert_int_equal(c.layers[1].units, 10);
+    /* .yml and no extension also give the base name */
+    rc = exp_config_parse(y, strlen(y), "a.b/x.yml", &c, &err);
+    assert_int_equal(rc, NN_OK);
+    assert_string_equal(c.name, "x");
+    rc = exp_config_parse(y, strlen(y), "plain", &c, &err);
+    assert_int_equal(rc, NN_OK);
+    assert_string_equal(c.name, "plain");
+}
+
+/* Parses text as "t.yaml" and checks that it fails with a message containing want. */
+static void expect_error(const char *text, const char *want) {
+    exp_config c;
+    nn_err err = {0};
+    int rc = exp_config_parse(text, strlen(text), "t.yaml", &c, &err);
+    if (rc == NN_OK) fail_msg("parsed without error, expected \"%s\"\n--- yaml:\n%s", want, text);
+    assert_int_equal(rc, err.code);
+    if (!strstr(err.msg, want)) fail_msg("message\n  \"%s\"\nlacks\n  \"%s\"", err.msg, want);
+}
+
+#define HEAD "data: {name: mnist}\nmodel: [{type: relu}]\n" /* two valid lines; line 3 comes next */
+
+static void test_errors_types(void **state) {
+    (void)state;
+    expect_error(HEAD "train:\n  epochs: ten\n",
+                 "t.yaml:4:11: train.epochs: expected a positive integer, got 'ten'");
+    /* "train: {batch_size: -5}": '{' is column 8, the key 9..18, the value at 21 */
+    expect_error(HEAD "train: {batch_size: -5}\n",
+                 "t.yaml:3:21: train.batch_size: expected a positive integer, got '-5'");
+    /* "data: {name: mnist, val_size: 1.5}": val_size at 21..28, value at 31 */
+    expect_error("data: {name: mnist, val_size: 1.5}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:31: data.val_size: expected a non-negative integer, got '1.5'");
+    expect_error("data: {name: mnist, seed: 18446744073709551616}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:27: data.seed: expected a non-negative integer <= 18446744073709551615, "
+                 "got '18446744073709551616'");
+    expect_error("threads: 2147483648\n" HEAD,
+                 "t.yaml:1:10: threads: expected a non-negative integer <= 2147483647, got '2147483648'");
+    expect_error(HEAD "train:\n  epochs: \"10\"\n",
+                 "t.yaml:4:11: train.epochs: expected a positive integer, got the quoted string '10'");
+    expect_error(HEAD "train: {epochs: 010}\n",
+                 "t.yaml:3:17: train.epochs: expected a positive integer, got '010'");
+    expect_error(HEAD "train: {jitter: -1}\n",
+                 "t.yaml:3:17: train.jitter: expected a non-negative integer, got '-1'");
+    expect_error(HEAD "train:\n  optimizer:\n    lr: .inf\n",
+                 "t.yaml:5:9: train.optimizer.lr: expected a finite number, got '.inf'");
+    expect_error(HEAD "train:\n  optimizer:\n    lr: 1e400\n",
+                 "t.yaml:5:9: train.optimizer.lr: expected a finite number, got '1e400'");
+    expect_error(HEAD "train:\n  optimizer:\n    lr: 1e39\n",
+                 "t.yaml:5:9: train.optimizer.lr: expected a number within float range, got '1e39'");
+    expect_error(HEAD "train:\n  temperature: nan\n",
+                 "t.yaml:4:16: train.temperature: expected a finite number, got 'nan'");
+    expect_error("data:\n  name: mnist\n  shuffle: maybe\nmodel: [{type: relu}]\n",
+                 "t.yaml:3:12: data.shuffle: expected true or false, got 'maybe'");
+    expect_error(HEAD "train:\n  optimizer: {type: rmsprop}\n",
+                 "t.yaml:4:21: train.optimizer.type: expected one of: sgd, adam; got 'rmsprop'");
+    expect_error("data: {name: mnist}\nmodel:\n  - {type: dense, units: 3, init: xavier}\n",
+                 "t.yaml:3:35: model[0].init: expected one of: he, glorot; got 'xavier'");
+    expect_error(
+        "data:\nmodel: [{type: relu}]\n",
+        "t.yaml:1:6: data: expected a mapping, got nothing"); /* the empty value sits right after "data:" */
+    expect_error("data: {name: mnist}\nmodel: {type: relu}\n",
+                 "t.yaml:2:8: model: expected a list of layers, got a mapping");
+    expect_error(HEAD "? [a, b]\n: 1\n", "t.yaml:3:3: expected a plain key, got a list");
+}
+
+static void test_errors_ranges(void **state) {
+    (void)state;
+    /* "  - {type: maxpool, kernel: 0}": '{' 5, type 6..9, maxpool 12..18, kernel 21..26, value 29 */
+    expect_error("data: {name: mnist}\nmodel:\n  - {type: conv2d, filters: 4, kernel: 3}\n  - {type: relu}\n"
+                 "  - {type: maxpool, kernel: 0}\n",
+                 "t.yaml:5:29: model[2].kernel: must be >= 1, got 0");
+    expect_error(HEAD "train:\n  optimizer: {lr: 0}\n",
+                 "t.yaml:4:19: train.optimizer.lr: must be > 0, got 0");
+    expect_error(HEAD "train:\n  optimizer:\n    momentum: 1\n",
+                 "t.yaml:5:15: train.optimizer.momentum: must be in [0, 1), got 1");
+    expect_error("data: {name: mnist}\nmodel: [{type: dropout, rate: 1}]\n",
+                 "t.yaml:2:31: model[0].rate: must be in [0, 1), got 1");
+    /* exclude_classes at 21..35, '[' 38, first item 39, second 42 */
+    expect_error("data: {name: mnist, exclude_classes: [3, 3]}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:42: data.exclude_classes[1]: class 3 is listed twice");
+    expect_error("data: {name: mnist, exclude_classes: [10]}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:39: data.exclude_classes[0]: must be a class in [0, 9], got 10");
+    expect_error("data: {name: mnist, exclude_classes: 3}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:38: data.exclude_classes: expected a list of class indices");
+    /* range at 21..25, '[' at 28 */
+    expect_error("data: {name: mnist, range: [1, 0]}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:28: data.range: lo must be < hi, got [1, 0]");
+    expect_error("data: {name: mnist, range: [0]}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:28: data.range: expected a list of two numbers [lo, hi]");
+    expect_error("data: {name: mnist, range: [0, x]}\nmodel: [{type: relu}]\n",
+                 "t.yaml:1:32: data.range[1]: expected a finite number, got 'x'");
+    /* "  schedule: {milestones: [60, 40]}": '[' 26, 60 at 27, 40 at 31 */
+    expect_error(
+        HEAD "train:\n  schedule: {milestones: [60, 40]}\n",
+        "t.yaml:4:31: train.schedule.milestones[1]: must be greater than the previous milestone 60, got 40");
+    expect_error(HEAD "train:\n  schedule: {milestones: [1, 2, 3, 4, 5, 6, 7, 8, 9]}\n",
+                 "t.yaml:4:26: train.schedule.milestones: at most 8 milestones, got 9");
+    char longname[300] = "name: ";
+    memset(longname + 6, 'a', 200);
+    strcpy(longname + 206, "\n" HEAD);
+    expect_error(longname, "t.yaml:1:7: name: too long (at most 127 bytes)");
+}
+
+static void test_errors_keys(void **state) {
+    (void)state;
+    expect_error(
+        "name: x\ndata:\n  nmae: mnist\nmodel: [{type: relu}]\n",
+        "t.yaml:3:3: data.nmae: unknown key (expected one of: name, range, val_size, shuffle, seed, subset, "
+        "exclude_classes, test_subset)");
+    expect_error(
+        HEAD "trian: {epochs: 1}\n",
+        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, train)");
+    expect_error(HEAD "train:\n  optimizer: {type: sgd, momentun: 0.9}\n",
+                 "t.yaml:4:26: train.optimizer.momentun: unknown key (expected one of: type, lr, momentum,");
+    expect_error("model: [{type: relu}]\ndata:\n  shuffle: true\n", "t.yaml:3:3: data.name: required");
+    expect_error("data: {name: mnist}\n", "t.yaml:1:1: model: required");
+    expect_error("model: [{type: relu}]\n", "t.yaml:1:1: data: required");
+    expect_error(HEAD "train:\n  epochs: 2\n  epochs: 3\n",
+                 "t.yaml:5:3: train.epochs: duplicate key (first given at 4:3)");
+    expect_error("data: {name: mnist}\nmodel: []\n", "t.yaml:2:8: model: must list at least one layer");
+}
+
+static void test_errors_layers(void **state) {
+    (void)state;
+    /* a key another kind accepts: "  - {type: relu, units: 10}": units at 18 */
+    expect_error("data: {name: mnist}\nmodel:\n  - {type: flatten}\n  - {type: relu, units: 10}\n",
+                 "t.yaml:4:18: model[1].units: not accepted by layer type 'relu' (it accepts: type)");
+    expect_error(
+        "data: {name: mnist}\nmodel:\n  - type: conv2d\n    filters: 8\n    rate: 0.5\n",
+        "t.yaml:5:5: model[0].rate: not accepted by layer type 'conv2d' (it accepts: type, filters, kernel, "
+        "stride, pad, init)");
+    /* a key no kind accepts lists what this kind accepts */
+    expect_error("data: {name: mnist}\nmodel: [{type: dense, unit: 3}]\n",
+                 "t.yaml:2:23: model[0].unit: unknown key (expected one of: type, units, init)");
+    expect_error(
+        "data: {name: mnist}\nmodel: [{type: lstm}]\n",
+        "t.yaml:2:16: model[0].type: unknown layer type 'lstm' (expected one of: dense, conv2d, maxpool, "
+        "flatten, relu, dropout)");
+    expect_error("data: {name: mnist}\nmodel: [{units: 3}]\n",
+                 "t.yaml:2:9: model[0].type: required (one of: dense,");
+    expect_error("data: {name: mnist}\nmodel: [relu]\n",
+                 "t.yaml:2:9: model[0]: expected a mapping such as {type: relu}");
+    expect_error("data: {name: mnist}\nmodel: [{type: relu, type: flatten}]\n",
+                 "t.yaml:2:22: model[0].type: duplicate key (first given at 2:10)");
+    /* EXP_MAX_LAYERS + 1 layers: item i is on line 3 + i, so the first extra one (i = 64) on line 67 */
+    static char many[64 + 24 * (EXP_MAX_LAYERS + 1)];
+    strcpy(many, "data: {name: mnist}\nmodel:\n");
+    for (int i = 0; i <= EXP_MAX_LAYERS; i++)
+        strcat(many, "  - {type: relu}\n");
+    expect_error(many, "t.yaml:67:5: model: at most 64 layers, got 65");
+    /* exactly EXP_MAX_LAYERS is fine */
+    *strrchr(many, '-') = '\0';
+    *strrchr(many, '\n') = '\0';
+    exp_config c;
+    nn_err err = {0};
+    int rc = exp_config_parse(many, strlen(many), "t.yaml", &c, &err);
+    if (rc) fail_msg("%s", err.msg);
+    assert_int_equal(c.n_layers, EXP_MAX_LAYERS);
+}
+
+static void test_errors_file(void **state) {
+    (void)state;
+    expect_error("", "t.yaml:1:1: empty file");
+    expect_error("# nothing but a comment\n\n", "t.yaml:1:1: empty file");
+    expect_error("- data\n- model\n",
+                 "t.yaml:1:1: the top level must be a mapping (with data: and model:), got a list");
+    expect_error("just a word\n", "t.yaml:1:1: the top level must be a mapping");
+    /* a tab cannot indent in YAML: libyaml stops at the tab, line 2 column 1 */
+    expect_error("data:\n\tname: mnist\n",
+                 "t.yaml:2:1: syntax error: found character that cannot start any token");
+    /* an unclosed flow sequence: the mark is where libyaml gave up (end of input, line 3 column 1) */
+    expect_error("data: {name: mnist}\nmodel: [{type: relu}\n", "t.yaml:3:1: syntax error: ");
+    expect_error(HEAD "---\nx: 1\n", "t.yaml:3:1: a second YAML document (only one allowed)");
+    expect_error(HEAD "train: *nowhere\n", "t.yaml:3:8: syntax error: found undefined alias");
+}
+
+/* The modules' validators run after parsing; their messages get the path and the section's key mark. */
+static void test_validators(void **state) {
+    (void)state;
+    exp_config c;
+    nn_err err = {0};
+    const char *y = "threads: 1\ndata: {name: cifar}\nmodel: [{type: relu}]\n";
+    assert_int_equal(exp_config_parse(y, strlen(y), "t.yaml", &c, &err), NN_E_INVAL);
+    assert_non_null(strstr(err.msg, "t.yaml:2:1: data: "));
+    assert_true(strlen(err.msg) > strlen("t.yaml:2:1: data: ")); /* followed by nn_data's own message */
+    /* nesterov needs momentum > 0 (nn_optim_cfg_validate) */
+    y = HEAD "train:\n  epochs: 1\n  optimizer: {nesterov: true}\n";
+    assert_int_equal(exp_config_parse(y, strlen(y), "t.yaml", &c, &err), NN_E_INVAL);
+    assert_non_null(strstr(err.msg, "t.yaml:5:3: train.optimizer: "));
+}
+
+/* A real file through exp_config_load, and a missing one. */
+static void test_load(void **state) {
+    (void)state;
+    char dir[] = "/tmp/temper_test_yaml_XXXXXX", path[128], missing[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/my-exp.yaml", dir);
+    snprintf(missing, sizeof missing, "%s/nope.yaml", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(FULL, f);
+    fputs("\n# the name key wins over the file name\n", f);
+    fclose(f);
+    exp_config c;
+    nn_err err = {0};
+    int rc = exp_config_load(path, &c, &err);
+    if (rc) fail_msg("%s", err.msg);
+    assert_string_equal(c.path, path);
+    assert_string_equal(c.name, "quick");
+    assert_int_equal(c.n_layers, 7);
+    /* without name: the file's base name */
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("data: {name: mnist}\nmodel: [{type: relu}]\ntrain: {epochs: many}\n", f);
+    fclose(f);
+    assert_int_equal(exp_config_load(path, &c, &err), NN_E_INVAL);
+    char want[256];
+    snprintf(want, sizeof want, "%s:3:17: train.epochs: expected a positive integer, got 'many'", path);
+    assert_string_equal(err.msg, want);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("data: {name: mnist}\nmodel: [{type: relu}]\n", f);
+    fclose(f);
+    assert_int_equal(exp_config_load(path, &c, &err), NN_OK);
+    assert_string_equal(c.name, "my-exp");
+    assert_string_equal(c.output, "results/my-exp");
+
+    rc = exp_config_load(missing, &c, &err);
+    assert_int_equal(rc, NN_E_IO);
+    assert_non_null(strstr(err.msg, missing));
+    assert_non_null(strstr(err.msg, "cannot open"));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full),         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors_types), cmocka_unit_test(test_errors_ranges),
+        cmocka_unit_test(test_errors_keys),  cmocka_unit_test(test_errors_layers),
+        cmocka_unit_test(test_errors_file),  cmocka_unit_test(test_validators),
+        cmocka_unit_test(test_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
