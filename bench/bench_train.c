@@ -152,7 +152,7 @@ static int train_step(bench_ctx *b, size_t i, nn_err *err) {
 }
 
 /* The same step, layer by layer through the ops tables, timing each piece (for --layers). Mirrors
- * nn_net_forward/backward: first layer gets no input gradient, parameter gradients accumulate. */
+ * nn_net_forward/backward: no input gradient at or below the first layer with parameters. */
 static void profiled_step(bench_ctx *b, size_t it) {
     nn_net *net = b->net;
     size_t n = b->batch, nl = net->n_layers;
@@ -169,9 +169,11 @@ static void profiled_step(bench_ctx *b, size_t it) {
     nn_loss_ce(net->act[nl - 1], y, n, net->n_classes, 1.0f, b->dz);
     b->t_loss += now_s() - t;
     const float *dy = b->dz;
-    for (size_t i = nl; i-- > 0;) {
+    size_t lo = 0; /* like nn_net_backward: nothing below the first layer with parameters */
+    while (lo < nl && net->layers[lo].n_params == 0) lo++;
+    for (size_t i = nl; i-- > lo;) {
         nn_layer *l = &net->layers[i];
-        float *dx = i ? b->gb[i % 2] : NULL;
+        float *dx = i > lo ? b->gb[i % 2] : NULL;
         float *dw = l->n_params ? net->grads + (size_t)(l->w - net->params) : NULL;
         t = now_s();
         l->ops->backward(l, i ? net->act[i - 1] : x0, net->act[i], dy, dx, dw, n);

@@ -12,6 +12,10 @@
 #   BENCH_NETS     nets to run (default "mlp800 mlp1200 cnn")
 #   TORCH_FIXED=1  skip PyTorch's thread-setting sweep (baseline set_num_threads(2), mkldnn on)
 #   PYTHON         interpreter with torch (default /usr/bin/python3)
+#   BENCH_QUIET_WAIT  before each side, wait up to this many seconds (default 300, 0 = no wait) for 6 s
+#                  in which other processes use < 10% of the machine
+# The share of the machine's CPU time that OTHER processes used while each side ran is measured
+# (from /proc/stat minus our own children's CPU time) and written next to the results.
 # Exit status: non-zero if the build or either side fails or a net has no result.
 set -euo pipefail
 
@@ -31,6 +35,32 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/cmake.log" 2>&1 |
 cmake --build "$BUILD" --target bench_train -j2 >>"$TMP/cmake.log" 2>&1 || {
     tail -n 40 "$TMP/cmake.log" >&2; echo "run_train.sh: build failed" >&2; exit 1; }
 
+# busy and total CPU ticks of the machine; our own finished children's CPU ticks.
+cpu_ticks() { awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6 }' /proc/stat; }
+own_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+# wait_quiet: up to BENCH_QUIET_WAIT s for 6 s with other processes below 10% of the machine.
+wait_quiet() {
+    local max="${BENCH_QUIET_WAIT:-300}" t=0 a b
+    while [ "$t" -lt "$max" ]; do
+        a=($(cpu_ticks)); sleep 6; b=($(cpu_ticks)); t=$((t + 6))
+        if [ $(( (b[0] - a[0]) * 100 )) -lt $(( (b[1] - a[1]) * 10 )) ]; then
+            echo "(machine quiet after ${t} s)" >&2; return 0; fi
+    done
+    [ "$max" -gt 0 ] && echo "(machine still busy after ${max} s; measuring anyway)" >&2
+    return 0
+}
+# run_measured <outfile> <cmd...>: runs cmd > outfile; sets FOREIGN to the % of the machine's CPU time
+# used by other processes meanwhile.
+run_measured() {
+    local out="$1" a b o1 o2 rc=0; shift
+    a=($(cpu_ticks)); o1=$(own_ticks)
+    "$@" >"$out" || rc=$?
+    b=($(cpu_ticks)); o2=$(own_ticks)
+    FOREIGN=$(awk -v busy=$((b[0] - a[0])) -v own=$((o2 - o1)) -v tot=$((b[1] - a[1])) \
+        'BEGIN { f = tot > 0 ? 100 * (busy - own) / tot : 0; printf "%.0f", f < 0 ? 0 : f }')
+    return $rc
+}
+
 net_args=()
 for n in $NETS; do net_args+=(--net "$n"); done
 torch_args=(--seconds "$SECS" --repeats "$REPS" --nets $NETS)
@@ -40,16 +70,22 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 start="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 
 echo "== temper: bench_train ${net_args[*]} --seconds $SECS --repeats $REPS" >&2
-if ! "$BUILD/bench_train" "${net_args[@]}" --seconds "$SECS" --repeats "$REPS" >"$TMP/temper.out"; then
+wait_quiet
+if ! run_measured "$TMP/temper.out" "$BUILD/bench_train" "${net_args[@]}" --seconds "$SECS" --repeats "$REPS"; then
     cat "$TMP/temper.out" >&2; echo "run_train.sh: bench_train failed" >&2; exit 1
 fi
+foreign_temper=$FOREIGN
 cat "$TMP/temper.out" >&2
+echo "(other processes used ${foreign_temper}% of the machine meanwhile)" >&2
 
 echo "== PyTorch: torch_train.py ${torch_args[*]}" >&2
-if ! "$PY" "$ROOT/bench/torch_train.py" "${torch_args[@]}" >"$TMP/torch.out"; then
+wait_quiet
+if ! run_measured "$TMP/torch.out" "$PY" "$ROOT/bench/torch_train.py" "${torch_args[@]}"; then
     cat "$TMP/torch.out" >&2; echo "run_train.sh: torch_train.py failed" >&2; exit 1
 fi
+foreign_torch=$FOREIGN
 cat "$TMP/torch.out" >&2
+echo "(other processes used ${foreign_torch}% of the machine meanwhile)" >&2
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # field <file> <side> <net> <key>: value of key=... on the result line of net.
@@ -89,6 +125,8 @@ mkdir -p "$OUT_DIR"
     echo "- command: BENCH_SECONDS=$SECS BENCH_REPEATS=$REPS TORCH_FIXED=${TORCH_FIXED:-0} bench/run_train.sh"
     echo "- cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), nproc $(nproc)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after"
+    echo "- CPU time used by other processes while each side ran: temper ${foreign_temper}%," \
+         "PyTorch ${foreign_torch}% of the machine (0% = quiet)"
     echo "- git commit: $commit"
     echo "- temper: $(grep '^temper-info' "$TMP/temper.out" | cut -d' ' -f2-)"
     echo "- OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}" \

@@ -15,6 +15,8 @@ Modes:
                                     1/2 x mkldnn on/off, each in a fresh process, short protocol), then
                                     measure each net with its fastest setting using the full protocol.
   torch_train.py --fixed            only the brief's baseline: set_num_threads(2), mkldnn on.
+  torch_train.py --profile NET      per-operator time table (torch.autograd.profiler) of NET's training
+                                    step in the baseline setting, for comparison with bench_train --layers.
   torch_train.py --worker ...       one process, one setting (used by the two modes above).
 Output: one machine-readable line per net on stdout,
   "pytorch <net> samples_per_s=<x> ms_per_batch=<x> iters=<n> runs=<a,b,c> setting=<name>"
@@ -122,6 +124,30 @@ def blas_info():
     return sorted(libs), par, conf
 
 
+def profile(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.backends.mkldnn.enabled = bool(args.mkldnn)
+    bench_net(torch, args.profile, args.batch, 0.5, 1)  # warm-up
+    torch.manual_seed(0)
+    model = build_net(torch, args.profile)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.rand(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
+    iters = 20
+    for _ in range(5):
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    with torch.autograd.profiler.profile() as prof:
+        for _ in range(iters):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    print("pytorch-profile %s threads=%d mkldnn=%d iters=%d (times are totals over iters)"
+          % (args.profile, args.threads, args.mkldnn, iters))
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+
 def worker(args):
     import torch
     torch.set_num_threads(args.threads)
@@ -176,12 +202,16 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sweep-seconds", type=float, default=1.0, help="seconds per run in the sweep")
     ap.add_argument("--fixed", action="store_true", help="baseline setting only, no sweep")
+    ap.add_argument("--profile", choices=NETS, help="per-operator profile of one net (baseline setting)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     ap.add_argument("--mkldnn", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--setting", default=BASELINE[0], help=argparse.SUPPRESS)
     ap.add_argument("--info", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.profile:
+        profile(args)
+        return 0
     if args.worker:
         worker(args)
         return 0

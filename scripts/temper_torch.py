@@ -39,6 +39,10 @@ def _reject_constant(name):
     raise ValueError("non-standard JSON constant %s" % name)
 
 
+def _is_count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def _json(text):
     return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
 
@@ -69,9 +73,13 @@ def read_safetensors(path):
             raise FormatError("%s: tensor %s: entry must be {dtype, shape, data_offsets}" % (path, name))
         if e["dtype"] != "F32":
             raise FormatError("%s: tensor %s: dtype %s, expected F32" % (path, name, e["dtype"]))
-        shape, (a, b) = [int(d) for d in e["shape"]], e["data_offsets"]
+        shape, offs = e["shape"], e["data_offsets"]
+        if not (isinstance(shape, list) and isinstance(offs, list) and len(offs) == 2
+                and all(_is_count(v) for v in shape + offs)):
+            raise FormatError("%s: tensor %s: shape and data_offsets must be lists of integers >= 0" % (path, name))
+        a, b = offs
         count = int(np.prod(shape, dtype=np.int64))
-        if not (0 <= a <= b <= len(data)) or b - a != 4 * count:
+        if not (a <= b <= len(data)) or b - a != 4 * count:
             raise FormatError("%s: tensor %s: data_offsets [%d, %d] do not fit shape %s and data of %d bytes"
                               % (path, name, a, b, shape, len(data)))
         tensors[name] = np.frombuffer(data, dtype="<f4", count=count, offset=a).reshape(shape).astype(np.float32)

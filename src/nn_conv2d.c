@@ -81,57 +81,91 @@ static void conv2d_init(nn_layer *l, nn_rng *rng) {
 
 /* Output columns [lo, hi) whose input column ow*s + kk - p lies inside [0, len). */
 static void conv_valid_range(size_t len, size_t out, size_t s, size_t p, size_t kk, size_t *lo, size_t *hi) {
-    size_t a = p > kk ? (p - kk + s - 1) / s : 0; /* first ow with ow*s + kk >= p */
+    size_t a = p > kk ? (p - kk + s - 1) / s : 0;             /* first ow with ow*s + kk >= p */
     size_t b = len + p > kk ? (len + p - kk - 1) / s + 1 : 0; /* first ow with ow*s + kk - p >= len */
     if (b > out) b = out;
     if (a > b) a = b;
     *lo = a, *hi = b;
 }
 
+/* Kernel offset (kh, kw): output rows [ylo, yhi) x columns [lo, hi) read inside the input; off = offset in
+ * a channel plane of the input under output (ylo, lo), meaningful only when the window is not empty. */
+typedef struct conv_win {
+    size_t ylo, yhi, lo, hi, off;
+} conv_win;
+
+static conv_win conv_win_of(const conv_geom *g, size_t kh, size_t kw) {
+    conv_win v;
+    conv_valid_range(g->h, g->oh, g->s, g->p, kh, &v.ylo, &v.yhi);
+    conv_valid_range(g->w, g->ow, g->s, g->p, kw, &v.lo, &v.hi);
+    if (v.lo == v.hi) v.yhi = v.ylo; /* empty */
+    v.off = v.ylo < v.yhi ? (v.ylo * g->s + kh - g->p) * g->w + v.lo * g->s + kw - g->p : 0;
+    return v;
+}
+
+/* One col row d[OH*OW] of kernel offset v from one input channel xc[H, W]: d[oy, ox] = x under it, or 0. */
+static void conv_im2col_row(const conv_geom *g, const conv_win *v, const float *restrict xc,
+                            float *restrict d) {
+    size_t ow = g->ow, s = g->s, n = v->hi - v->lo, step = s * g->w;
+    memset(d, 0, v->ylo * ow * sizeof *d);
+    for (size_t oy = v->ylo; oy < v->yhi; oy++) {
+        const float *restrict xr = xc + v->off + (oy - v->ylo) * step;
+        float *restrict dr = d + oy * ow;
+        for (size_t ox = 0; ox < v->lo; ox++) dr[ox] = 0.0f;
+        if (s == 1)
+            for (size_t j = 0; j < n; j++) dr[v->lo + j] = xr[j];
+        else
+            for (size_t j = 0; j < n; j++) dr[v->lo + j] = xr[j * s];
+        for (size_t ox = v->hi; ox < ow; ox++) dr[ox] = 0.0f;
+    }
+    memset(d + v->yhi * ow, 0, (g->oh - v->yhi) * ow * sizeof *d);
+}
+
 /* One sample: x[C, H, W] -> col rows r = (c, kh, kw), each P floats at col + r*ld. */
 static void conv_im2col(const conv_geom *g, const float *x, float *col, size_t ld) {
-    for (size_t c = 0; c < g->c; c++)
-        for (size_t kh = 0; kh < g->k; kh++)
-            for (size_t kw = 0; kw < g->k; kw++) {
-                float *d = col + ((c * g->k + kh) * g->k + kw) * ld;
-                size_t lo, hi, ylo, yhi;
-                conv_valid_range(g->w, g->ow, g->s, g->p, kw, &lo, &hi);
-                conv_valid_range(g->h, g->oh, g->s, g->p, kh, &ylo, &yhi);
-                memset(d, 0, ylo * g->ow * sizeof *d);
-                for (size_t oy = ylo; oy < yhi; oy++) {
-                    /* xr = x[c, oy*s + kh - p, lo*s + kw - p]: the input under output column lo */
-                    const float *xr = x + (c * g->h + oy * g->s + kh - g->p) * g->w + lo * g->s + kw - g->p;
-                    float *dr = d + oy * g->ow;
-                    for (size_t ox = 0; ox < lo; ox++) dr[ox] = 0.0f;
-                    if (g->s == 1)
-                        for (size_t j = 0; j < hi - lo; j++) dr[lo + j] = xr[j];
-                    else
-                        for (size_t j = 0; j < hi - lo; j++) dr[lo + j] = xr[j * g->s];
-                    for (size_t ox = hi; ox < g->ow; ox++) dr[ox] = 0.0f;
-                }
-                memset(d + yhi * g->ow, 0, (g->oh - yhi) * g->ow * sizeof *d);
-            }
+    size_t hw = g->h * g->w, kk = g->k * g->k;
+    for (size_t kh = 0; kh < g->k; kh++)
+        for (size_t kw = 0; kw < g->k; kw++) {
+            conv_win v = conv_win_of(g, kh, kw);
+            for (size_t c = 0; c < g->c; c++) conv_im2col_row(g, &v, x + c * hw, col + (c * kk + kh * g->k + kw) * ld);
+        }
+}
+
+/* One col row d[OH*OW] of kernel offset v added back onto one channel dxc[H, W] (transpose of the above). */
+static void conv_col2im_row(const conv_geom *g, const conv_win *v, const float *restrict d, float *restrict dxc) {
+    size_t ow = g->ow, s = g->s, n = v->hi - v->lo, step = s * g->w;
+    for (size_t oy = v->ylo; oy < v->yhi; oy++) {
+        float *restrict xr = dxc + v->off + (oy - v->ylo) * step;
+        const float *restrict dr = d + oy * ow + v->lo;
+        if (s == 1)
+            for (size_t j = 0; j < n; j++) xr[j] += dr[j];
+        else
+            for (size_t j = 0; j < n; j++) xr[j * s] += dr[j];
+    }
 }
 
 /* One sample: dx[C, H, W] = sum over col rows (c, kh, kw) of dcol scattered back (overwrites dx). */
 static void conv_col2im(const conv_geom *g, const float *dcol, size_t ld, float *dx) {
-    memset(dx, 0, g->c * g->h * g->w * sizeof *dx);
-    for (size_t c = 0; c < g->c; c++)
-        for (size_t kh = 0; kh < g->k; kh++)
-            for (size_t kw = 0; kw < g->k; kw++) {
-                const float *d = dcol + ((c * g->k + kh) * g->k + kw) * ld;
-                size_t lo, hi, ylo, yhi;
-                conv_valid_range(g->w, g->ow, g->s, g->p, kw, &lo, &hi);
-                conv_valid_range(g->h, g->oh, g->s, g->p, kh, &ylo, &yhi);
-                for (size_t oy = ylo; oy < yhi; oy++) {
-                    float *xr = dx + (c * g->h + oy * g->s + kh - g->p) * g->w + lo * g->s + kw - g->p;
-                    const float *dr = d + oy * g->ow + lo;
-                    if (g->s == 1)
-                        for (size_t j = 0; j < hi - lo; j++) xr[j] += dr[j];
-                    else
-                        for (size_t j = 0; j < hi - lo; j++) xr[j * g->s] += dr[j];
-                }
-            }
+    size_t hw = g->h * g->w, kk = g->k * g->k;
+    memset(dx, 0, g->c * hw * sizeof *dx);
+    for (size_t kh = 0; kh < g->k; kh++)
+        for (size_t kw = 0; kw < g->k; kw++) {
+            conv_win v = conv_win_of(g, kh, kw);
+            for (size_t c = 0; c < g->c; c++)
+                conv_col2im_row(g, &v, dcol + (c * kk + kh * g->k + kw) * ld, dx + c * hw);
+        }
+}
+
+/* Sum of r[len] in a fixed order: 8 double lanes (vectorisable), then the lanes in index order. */
+static double conv_sum(const float *restrict r, size_t len) {
+    double acc[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8)
+        for (size_t k = 0; k < 8; k++) acc[k] += (double)r[j + k];
+    double s = 0.0;
+    for (size_t k = 0; k < 8; k++) s += acc[k];
+    for (; j < len; j++) s += (double)r[j];
+    return s;
 }
 
 /* Samples per chunk: chunk buffers (col + Y', (CKK + F) * P floats a sample) near CONV_CHUNK_FLOATS so they
@@ -173,11 +207,7 @@ static void conv_bwd_chunk(const conv_geom *g, const float *w, const float *x, c
         d = t;
     }
     if (part) {
-        for (size_t f = 0; f < g->f; f++) {
-            double s = 0.0;
-            for (size_t j = 0; j < ld; j++) s += (double)d[f * ld + j];
-            part[g->f * g->ckk + f] = (float)s;
-        }
+        for (size_t f = 0; f < g->f; f++) part[g->f * g->ckk + f] = (float)conv_sum(d + f * ld, ld);
         for (size_t i = 0; i < m; i++) conv_im2col(g, x + i * chw, col + i * np, ld);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->f, (int)g->ckk, (int)ld, 1.0f, d, (int)ld, col,
                     (int)ld, 0.0f, part, (int)g->ckk);

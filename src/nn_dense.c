@@ -30,7 +30,8 @@ static int dense_setup(nn_layer *l, nn_err *err) {
 static void dense_init(nn_layer *l, nn_rng *rng) {
     size_t in = l->in.c, out = l->out.c;
     nn_init_weights(l->w, out * in, in, out, l->cfg.init, rng);
-    for (size_t j = 0; j < out; j++) l->w[out * in + j] = 0.0f;
+    for (size_t j = 0; j < out; j++)
+        l->w[out * in + j] = 0.0f;
 }
 
 /* y[N, out] = x[N, in] W^T + b. */
@@ -40,7 +41,8 @@ static void dense_forward(nn_layer *l, const float *x, float *y, size_t n, int t
     size_t in = l->in.c, out = l->out.c;
     const float *w = l->w, *b = l->w + out * in;
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < out; j++) y[i * out + j] = b[j];
+        for (size_t j = 0; j < out; j++)
+            y[i * out + j] = b[j];
     nn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
 }
 
@@ -49,13 +51,13 @@ static void dense_backward(nn_layer *l, const float *x, const float *y, const fl
                            size_t n) {
     (void)y;
     size_t in = l->in.c, out = l->out.c;
-    if (dx)
-        nn_sgemm(0, 0, n, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in);
+    if (dx) nn_sgemm(0, 0, n, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in);
     if (dw) {
         nn_sgemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
         float *db = dw + out * in;
         for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < out; j++) db[j] += dy[i * out + j];
+            for (size_t j = 0; j < out; j++)
+                db[j] += dy[i * out + j];
     }
 }
 

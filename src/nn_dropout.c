@@ -29,7 +29,8 @@ static void dropout_forward(nn_layer *l, const float *x, float *y, size_t n, int
     float *mask = l->aux;
     if (!train || !rng) {
         memcpy(y, x, total * sizeof(float));
-        for (size_t i = 0; i < total; i++) mask[i] = 1.0f;
+        for (size_t i = 0; i < total; i++)
+            mask[i] = 1.0f;
         return;
     }
     float rate = l->cfg.rate, scale = 1.0f / (1.0f - rate);
@@ -47,8 +48,8 @@ static void dropout_forward(nn_layer *l, const float *x, float *y, size_t n, int
 }
 
 /* dx[N, D] = dy * mask. */
-static void dropout_backward(nn_layer *l, const float *x, const float *y, const float *dy, float *dx, float *dw,
-                             size_t n) {
+static void dropout_backward(nn_layer *l, const float *x, const float *y, const float *dy, float *dx,
+                             float *dw, size_t n) {
     (void)x;
     (void)y;
     (void)dw;
@@ -56,7 +57,8 @@ static void dropout_backward(nn_layer *l, const float *x, const float *y, const 
     size_t total = n * nn_shape_size(l->in);
     const float *mask = l->aux;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
-    for (size_t i = 0; i < total; i++) dx[i] = dy[i] * mask[i];
+    for (size_t i = 0; i < total; i++)
+        dx[i] = dy[i] * mask[i];
 }
 
 const nn_layer_ops nn_dropout_ops = {

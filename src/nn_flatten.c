@@ -21,8 +21,8 @@ static void flatten_forward(nn_layer *l, const float *x, float *y, size_t n, int
 }
 
 /* dx[N, C, H, W] = dy[N, C*H*W] (identity). */
-static void flatten_backward(nn_layer *l, const float *x, const float *y, const float *dy, float *dx, float *dw,
-                             size_t n) {
+static void flatten_backward(nn_layer *l, const float *x, const float *y, const float *dy, float *dx,
+                             float *dw, size_t n) {
     (void)x;
     (void)y;
     (void)dw;

@@ -126,6 +126,13 @@ static int unicode_escape(jp *p, char *o, size_t *w) {
     return NN_OK;
 }
 
+/* The character a one-letter escape \c stands for, 0 if c is not one. */
+static char escape_char(unsigned char c) {
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *at = c ? strchr(from, c) : NULL;
+    return at ? to[at - from] : 0;
+}
+
 /* p->pos at the opening quote. The decoded text (never longer than the literal) goes to the pool. */
 static int parse_string(jp *p, const char **out, size_t *out_len) {
     size_t start = p->pos++;
@@ -151,40 +158,15 @@ static int parse_string(jp *p, const char **out, size_t *out_len) {
         }
         if (p->pos >= p->len) return jp_fail(p, start, "unterminated string");
         c = p->s[p->pos++];
-        switch (c) {
-        case '"':
-            o[w++] = '"';
-            break;
-        case '\\':
-            o[w++] = '\\';
-            break;
-        case '/':
-            o[w++] = '/';
-            break;
-        case 'b':
-            o[w++] = '\b';
-            break;
-        case 'f':
-            o[w++] = '\f';
-            break;
-        case 'n':
-            o[w++] = '\n';
-            break;
-        case 'r':
-            o[w++] = '\r';
-            break;
-        case 't':
-            o[w++] = '\t';
-            break;
-        case 'u': {
+        if (c == 'u') {
             p->pos--;
             int rc = unicode_escape(p, o, &w);
             if (rc) return rc;
-            break;
+            continue;
         }
-        default:
-            return jp_fail(p, p->pos - 2, "invalid escape in string");
-        }
+        char e = escape_char(c);
+        if (!e) return jp_fail(p, p->pos - 2, "invalid escape in string");
+        o[w++] = e;
     }
     p->pos++; /* closing quote */
     o[w] = '\0';

@@ -123,14 +123,17 @@ static void meta_pair(nn_jbuf *b, const char *key, const char *value) {
     nn_jbuf_str(b, value);
 }
 
-/* Header JSON (padded) into hdr; the little-endian tensor data into *data (malloc'ed). */
-static int save_build(const nn_net *net, const nn_model_meta *extra, const char *path, nn_jbuf *hdr,
-                      unsigned char **data, nn_err *err) {
+/* {"__metadata__":{...} (the root object is left open). */
+static void save_meta(const nn_net *net, const nn_model_meta *extra, nn_jbuf *hdr) {
     nn_jbuf arch = {0};
     char buf[96];
     arch_json(net, &arch);
     nn_jbuf_puts(hdr, "{\"__metadata__\":{\"format\":\"pt\",\"temper.arch\":");
-    nn_jbuf_str(hdr, arch.oom ? "" : arch.p);
+    if (arch.oom)
+        hdr->oom = 1;
+    else
+        nn_jbuf_str(hdr, arch.p);
+    nn_jbuf_free(&arch);
     snprintf(buf, sizeof buf, "%zu,%zu,%zu", net->in_shape.c, net->in_shape.h, net->in_shape.w);
     meta_pair(hdr, "temper.input_shape", buf);
     fmt_float(buf, sizeof buf, net->temperature);
@@ -139,13 +142,11 @@ static int save_build(const nn_net *net, const nn_model_meta *extra, const char 
     for (size_t i = 0; extra && i < extra->n; i++)
         meta_pair(hdr, extra->key[i], extra->value[i]);
     nn_jbuf_puts(hdr, "}");
-    int oom = arch.oom;
-    nn_jbuf_free(&arch);
-    unsigned char *d = malloc(net->n_params * 4 + 1);
-    if (!d || oom) {
-        free(d);
-        return NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path);
-    }
+}
+
+/* ,"<i>.<suffix>":{"dtype":"F32","shape":[...],"data_offsets":[a,b]} per tensor in layer order, and the
+ * data d[n_params * 4] as little-endian F32. Non-finite parameters are refused. */
+static int save_tensors(const nn_net *net, const char *path, nn_jbuf *hdr, unsigned char *d, nn_err *err) {
     size_t off = 0;
     for (size_t i = 0; i < net->n_layers; i++) {
         const nn_layer *l = &net->layers[i];
@@ -155,6 +156,9 @@ static int save_build(const nn_net *net, const nn_model_meta *extra, const char 
             size_t count = 1;
             for (int k = 0; k < pd[t].ndim; k++)
                 count *= pd[t].dims[k];
+            if (pd[t].offset + count > l->n_params || off + count * 4 > net->n_params * 4)
+                return NN_FAIL(err, NN_E_INVAL, "%s: layer %zu: tensor %s exceeds the parameters", path, i,
+                               pd[t].suffix);
             nn_jbuf_printf(hdr, ",\"%zu.%s\":{\"dtype\":\"F32\",\"shape\":[", i, pd[t].suffix);
             for (int k = 0; k < pd[t].ndim; k++)
                 nn_jbuf_printf(hdr, k ? ",%zu" : "%zu", pd[t].dims[k]);
@@ -163,24 +167,16 @@ static int save_build(const nn_net *net, const nn_model_meta *extra, const char 
                 float v = l->w[pd[t].offset + j];
                 uint32_t u;
                 memcpy(&u, &v, 4);
-                if (!isfinite(v)) {
-                    free(d);
+                if (!isfinite(v))
                     return NN_FAIL(err, NN_E_NUMERIC, "%s: refusing to save: parameter %zu.%s[%zu] is %g",
                                    path, i, pd[t].suffix, j, (double)v);
-                }
                 put_u32le(d + off + 4 * j, u);
             }
             off += count * 4;
         }
     }
-    nn_jbuf_puts(hdr, "}");
-    while (!hdr->oom && hdr->len % 8)
-        nn_jbuf_puts(hdr, " ");
-    *data = d;
-    if (hdr->oom || off != net->n_params * 4)
-        return NN_FAIL(err, hdr->oom ? NN_E_NOMEM : NN_E_INVAL, "%s: %s", path,
-                       hdr->oom ? "out of memory"
-                                : "layer parameter tensors do not cover the parameter vector");
+    if (off != net->n_params * 4)
+        return NN_FAIL(err, NN_E_INVAL, "%s: the layers' tensors do not cover the parameter vector", path);
     return NN_OK;
 }
 
@@ -192,9 +188,18 @@ int nn_model_save(const nn_net *net, const nn_model_meta *extra, const char *pat
         if (is_reserved(extra->key[i]))
             return NN_FAIL(err, NN_E_INVAL, "%s: metadata key \"%s\" is reserved", path, extra->key[i]);
     nn_jbuf hdr = {0};
-    unsigned char *data = NULL, len8[8];
-    int rc = save_build(net, extra, path, &hdr, &data, err);
+    unsigned char len8[8], *data = malloc(net->n_params * 4 + 1);
+    int rc = data ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path);
     if (rc) goto fail;
+    save_meta(net, extra, &hdr);
+    if ((rc = save_tensors(net, path, &hdr, data, err))) goto fail;
+    nn_jbuf_puts(&hdr, "}");
+    while (!hdr.oom && hdr.len % 8)
+        nn_jbuf_puts(&hdr, " ");
+    if (hdr.oom) {
+        rc = NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hdr.len >> (8 * i));
     const void *parts[3] = {len8, hdr.p, data};

@@ -66,16 +66,16 @@ static int layer_setup(nn_layer *l, size_t i, const nn_layer_cfg *cfg, nn_shape 
     unsigned extra = cfg_fields_set(&l->cfg) & ~l->ops->fields;
     for (size_t k = 0; k < sizeof FIELD_NAMES / sizeof FIELD_NAMES[0]; k++)
         if (extra & FIELD_NAMES[k].bit)
-            return NN_FAIL(err, NN_E_INVAL, "layer %zu (%s): %s is not a %s setting", i, kind, FIELD_NAMES[k].name,
-                           kind);
+            return NN_FAIL(err, NN_E_INVAL, "layer %zu (%s): %s is not a %s setting", i, kind,
+                           FIELD_NAMES[k].name, kind);
     l->in = in;
     nn_err e;
     nn_err_clear(&e);
     int rc = l->ops->setup(l, &e);
     if (rc) return NN_FAIL(err, rc, "layer %zu (%s): %s", i, kind, e.msg);
     if (nn_shape_size(l->out) == 0)
-        return NN_FAIL(err, NN_E_SHAPE, "layer %zu (%s): input %zux%zux%zu gives an empty output", i, kind, in.c,
-                       in.h, in.w);
+        return NN_FAIL(err, NN_E_SHAPE, "layer %zu (%s): input %zux%zux%zu gives an empty output", i, kind,
+                       in.c, in.h, in.w);
     return NN_OK;
 }
 
@@ -171,7 +171,8 @@ static size_t block_layout(nn_net *net, size_t mb, float *base) {
         if (o > max_act) max_act = o;
         if (l->n_scratch > max_scratch) max_scratch = l->n_scratch;
     }
-    for (size_t i = 0; base && i < net->n_layers; i++) net->layers[i].scratch = base + total;
+    for (size_t i = 0; base && i < net->n_layers; i++)
+        net->layers[i].scratch = base + total;
     if (!seg_add(&total, max_scratch, mb)) return SIZE_MAX;
     for (int k = 0; k < 2; k++) {
         if (base) net->gbuf[k] = base + total;
@@ -205,8 +206,10 @@ int nn_net_forward(nn_net *net, const float *x, size_t n, int train, nn_rng *rng
                    nn_err *err) {
     if (!x || !logits) return NN_FAIL(err, NN_E_INVAL, "forward: x and logits must not be NULL");
     if (n == 0 || n > net->max_batch)
-        return NN_FAIL(err, NN_E_INVAL, "forward: batch of %zu samples is not in 1..%zu (max_batch, see "
-                       "nn_net_reserve)", n, net->max_batch);
+        return NN_FAIL(err, NN_E_INVAL,
+                       "forward: batch of %zu samples is not in 1..%zu (max_batch, see "
+                       "nn_net_reserve)",
+                       n, net->max_batch);
     if (train && !rng) return NN_FAIL(err, NN_E_INVAL, "forward: training mode needs an rng");
     const float *in = x;
     for (size_t i = 0; i < net->n_layers; i++) {
@@ -226,7 +229,8 @@ int nn_net_backward(nn_net *net, const float *dlogits, float *dx, int param_grad
     size_t L = net->n_layers, n = net->n_last, lo = 0;
     if (!dx) { /* nothing is needed below the first layer with parameters */
         if (!param_grads) return NN_OK;
-        while (lo < L && net->layers[lo].n_params == 0) lo++;
+        while (lo < L && net->layers[lo].n_params == 0)
+            lo++;
         if (lo == L) return NN_OK;
     }
     const float *dy = dlogits;
@@ -259,7 +263,8 @@ int nn_net_input_grad(nn_net *net, const float *x, size_t n, nn_dlogits_fn fn, v
 
 int nn_net_predict(nn_net *net, const float *x, size_t n, float *out, nn_err *err) {
     if (n && (!x || !out)) return NN_FAIL(err, NN_E_INVAL, "predict: x and out must not be NULL");
-    if (n && net->max_batch == 0) return NN_FAIL(err, NN_E_INVAL, "predict: net not reserved (nn_net_reserve)");
+    if (n && net->max_batch == 0)
+        return NN_FAIL(err, NN_E_INVAL, "predict: net not reserved (nn_net_reserve)");
     size_t k = net->n_classes;
     for (size_t off = 0; off < n; off += net->max_batch) {
         size_t b = n - off < net->max_batch ? n - off : net->max_batch;
@@ -281,8 +286,8 @@ void nn_net_summary(const nn_net *net, char *buf, size_t cap) {
             w = snprintf(buf + pos, cap - pos, "total %zu params\n", net->n_params);
         } else {
             const nn_layer *l = &net->layers[i];
-            w = snprintf(buf + pos, cap - pos, "%zu %s %zux%zux%zu -> %zux%zux%zu %zu params\n", i, l->cfg.kind,
-                         l->in.c, l->in.h, l->in.w, l->out.c, l->out.h, l->out.w, l->n_params);
+            w = snprintf(buf + pos, cap - pos, "%zu %s %zux%zux%zu -> %zux%zux%zu %zu params\n", i,
+                         l->cfg.kind, l->in.c, l->in.h, l->in.w, l->out.c, l->out.h, l->out.w, l->n_params);
         }
         if (w < 0) break;
         pos += (size_t)w;

@@ -18,7 +18,8 @@ static void relu_forward(nn_layer *l, const float *x, float *y, size_t n, int tr
     (void)rng;
     size_t total = n * nn_shape_size(l->in);
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
-    for (size_t i = 0; i < total; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (size_t i = 0; i < total; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 /* dx[N, D] = dy * (y > 0). */
@@ -29,7 +30,8 @@ static void relu_backward(nn_layer *l, const float *x, const float *y, const flo
     if (!dx) return;
     size_t total = n * nn_shape_size(l->in);
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
-    for (size_t i = 0; i < total; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    for (size_t i = 0; i < total; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 const nn_layer_ops nn_relu_ops = {

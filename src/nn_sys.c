@@ -11,7 +11,7 @@ void nn_sys_info_get(nn_sys_info *out) {
     out->threads = omp_get_max_threads();
     out->blas_threads = openblas_get_num_threads();
     out->blas_parallel = openblas_get_parallel();
-    snprintf(out->blas_config, sizeof out->blas_config, "OpenBLAS %s", openblas_get_config());
+    snprintf(out->blas_config, sizeof out->blas_config, "%s", openblas_get_config());
 }
 
 int nn_sys_check_blas(nn_err *err) {

@@ -80,7 +80,8 @@ static void cli(cli_result *r, ...) {
     va_list ap;
     va_start(ap, r);
     argv[argc++] = "temper";
-    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;) argv[argc++] = a;
+    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
     FILE *out = tmpfile(), *err = tmpfile();
@@ -93,7 +94,7 @@ static void cli(cli_result *r, ...) {
 
 #define assert_contains(hay, needle)                                                                         \
     do {                                                                                                     \
-        if (!strstr((hay), (needle))) fail_msg("'%s' not found in:\n%s", (needle), (hay));                  \
+        if (!strstr((hay), (needle))) fail_msg("'%s' not found in:\n%s", (needle), (hay));                   \
     } while (0)
 
 static void test_help_and_version(void **state) {
@@ -178,11 +179,16 @@ static void test_json_escaping(void **state) {
     /* Round trip through the strict parser: valid text decodes back to the input; an invalid UTF-8
      * byte (0xff), a truncated sequence (0xe2 0x82) and a surrogate (ed a0 80) become U+FFFD each. */
     const char *keys[] = {"plain", "q\"uote", "ctl\x1f\x7f", "bad\xff", "cut\xe2\x82", "sur\xed\xa0\x80"};
-    const char *want[] = {"plain", "q\"uote", "ctl\x1f\x7f", "bad\xef\xbf\xbd", "cut\xef\xbf\xbd\xef\xbf\xbd",
+    const char *want[] = {"plain",
+                          "q\"uote",
+                          "ctl\x1f\x7f",
+                          "bad\xef\xbf\xbd",
+                          "cut\xef\xbf\xbd\xef\xbf\xbd",
                           "sur\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"};
     exp_json_init(&j);
     exp_json_object_begin(&j);
-    for (size_t i = 0; i < 6; i++) exp_json_kv_string(&j, keys[i], keys[i]);
+    for (size_t i = 0; i < 6; i++)
+        exp_json_kv_string(&j, keys[i], keys[i]);
     exp_json_kv_number(&j, "nan", NAN);
     exp_json_kv_number(&j, "inf", -INFINITY);
     exp_json_kv_number(&j, "third", 1.0 / 3.0);
@@ -204,7 +210,8 @@ static void test_json_escaping(void **state) {
     const nn_json_val *root = nn_json_root(&doc);
     for (size_t i = 0; i < 6; i++) {
         const nn_json_val *v = nn_json_first(&doc, root);
-        for (size_t s = 0; s < i; s++) v = nn_json_next(&doc, v);
+        for (size_t s = 0; s < i; s++)
+            v = nn_json_next(&doc, v);
         assert_string_equal(v->key, want[i]);
         assert_string_equal(v->str, want[i]);
     }
@@ -268,11 +275,21 @@ static void test_progress_format(void **state) {
     /* Epoch 3 of 20, batch 210 of 430: done f = (2*430 + 210) / (20*430); ETA = elapsed (1 - f) / f,
      * so elapsed = 72 f / (1 - f) = 72 * 1070 / 7530 gives an ETA of 72 s = 1m12s. The bar has
      * round(10 * 210/430) = 5 of 10 marks. */
-    nn_progress p = {.event = NN_PROGRESS_BATCH, .epoch = 3, .epochs = 20, .batch = 210, .batches = 430,
-                     .loss = 0.12341, .acc = 0.9712, .val_loss = NAN, .val_acc = NAN, .lr = 0.01,
-                     .samples_per_s = 3512.4, .elapsed_s = 72.0 * 1070.0 / 7530.0};
+    nn_progress p = {.event = NN_PROGRESS_BATCH,
+                     .epoch = 3,
+                     .epochs = 20,
+                     .batch = 210,
+                     .batches = 430,
+                     .loss = 0.12341,
+                     .acc = 0.9712,
+                     .val_loss = NAN,
+                     .val_acc = NAN,
+                     .lr = 0.01,
+                     .samples_per_s = 3512.4,
+                     .elapsed_s = 72.0 * 1070.0 / 7530.0};
     exp_progress_format_batch(buf, sizeof buf, &p);
-    assert_string_equal(buf, "epoch 3/20 [#####.....] 210/430 loss 0.1234 acc 97.1% 3,512 samples/s ETA 1m12s");
+    assert_string_equal(buf,
+                        "epoch 3/20 [#####.....] 210/430 loss 0.1234 acc 97.1% 3,512 samples/s ETA 1m12s");
     p.event = NN_PROGRESS_EPOCH;
     exp_progress_format_epoch(buf, sizeof buf, &p);
     assert_null(strstr(buf, "val_"));
@@ -292,7 +309,8 @@ static void test_progress_format(void **state) {
 static void write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {
     uint8_t hdr[4 + 4 * 3] = {0, 0, 0x08, (uint8_t)ndim};
     for (int d = 0; d < ndim; d++)
-        for (int b = 0; b < 4; b++) hdr[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
+        for (int b = 0; b < 4; b++)
+            hdr[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
     const void *parts[2] = {hdr, data};
     size_t lens[2] = {4 + 4 * (size_t)ndim, n};
     assert_int_equal(nn_io_write_atomic_v(path, parts, lens, 2, NULL), 0);
@@ -305,7 +323,8 @@ static void write_split(const char *dir, const char *prefix, uint32_t n) {
     assert_non_null(lb);
     for (uint32_t i = 0; i < n; i++) {
         lb[i] = (uint8_t)(i % SYN_K);
-        for (int x = 0; x < SYN_W; x++) im[(size_t)i * SYN_H * SYN_W + 2 * lb[i] * SYN_W + x] = (uint8_t)(200 + i % 50);
+        for (int x = 0; x < SYN_W; x++)
+            im[(size_t)i * SYN_H * SYN_W + 2 * lb[i] * SYN_W + x] = (uint8_t)(200 + i % 50);
         im[(size_t)i * SYN_H * SYN_W + (i * 7) % (SYN_H * SYN_W)] ^= 0x80; /* some noise */
     }
     char path[1024];
@@ -322,6 +341,7 @@ static const char tiny_yaml[] = "name: tiny\n"
                                 "data:\n"
                                 "  name: mnist\n"
                                 "  range: [-0.5, 0.5]\n"
+                                "  val_size: 24\n"
                                 "model:\n"
                                 "  - {type: flatten}\n"
                                 "  - {type: dense, units: 16}\n"
@@ -344,7 +364,8 @@ static char *read_text(const char *dir, const char *name, size_t *len) {
 
 static size_t count_lines(const char *s) {
     size_t n = 0;
-    for (; *s; s++) n += *s == '\n';
+    for (; *s; s++)
+        n += *s == '\n';
     return n;
 }
 
@@ -364,13 +385,18 @@ static size_t check_results(const char *out, size_t epochs) {
     assert_close(acc->num, (30.0 - (double)errors) / 30.0, 1e-8, 0);
     assert_int_equal(nn_json_get(&doc, root, "epochs")->u, epochs);
     assert_int_equal(nn_json_get(&doc, root, "class_totals")->n, SYN_K);
-    assert_int_equal(nn_json_get(&doc, root, "val_accuracy")->type, NN_JSON_NULL); /* no validation set */
+    const nn_json_val *val = nn_json_get(&doc, root, "val_accuracy");
+    assert_int_equal(val->type, NN_JSON_NUMBER);
+    assert_true(val->num >= 0 && val->num <= 1);
+    assert_int_equal(nn_json_get(&doc, root, "val_samples")->u, 24);
+    assert_int_equal(nn_json_get(&doc, root, "train_samples")->u, 120 - 24);
     nn_json_free(&doc);
     free(m);
     char *log = read_text(out, "train_log.csv", &len);
     assert_int_equal(count_lines(log), 1 + epochs);
     const char *header = "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,samples_per_s\n";
     assert_true(strncmp(log, header, strlen(header)) == 0);
+    assert_null(strstr(log, ",,")); /* validation columns filled */
     free(log);
     char *copy = read_text(out, "experiment.yaml", &len);
     assert_string_equal(copy, tiny_yaml);
@@ -379,7 +405,8 @@ static size_t check_results(const char *out, size_t epochs) {
     DIR *d = opendir(out); /* nothing else: no temporary files left behind */
     struct dirent *e;
     size_t files = 0;
-    while ((e = readdir(d)) != NULL) files += e->d_name[0] != '.';
+    while ((e = readdir(d)) != NULL)
+        files += e->d_name[0] != '.';
     closedir(d);
     assert_int_equal(files, 4);
     return errors;
@@ -416,8 +443,19 @@ static void test_run_end_to_end(void **state) {
     assert_contains(r.out, want);
     assert_contains(r.out, "pixel range [-0.5, 0.5]");
     size_t len;
-    free(read_text(g_dir, "logits.npy", &len));
+    char *npy = read_text(g_dir, "logits.npy", &len);
     assert_int_equal(len, 128 + 30 * SYN_K * sizeof(float)); /* .npy 1.0: 128-byte header for this shape */
+    size_t wrong = 0; /* the logits' argmax against the labels (i % 3) gives the reported error count */
+    for (size_t i = 0; i < 30; i++) {
+        float z[SYN_K];
+        memcpy(z, npy + 128 + i * sizeof z, sizeof z);
+        size_t best = 0;
+        for (size_t k = 1; k < SYN_K; k++)
+            best = z[k] > z[best] ? k : best;
+        wrong += best != i % SYN_K;
+    }
+    assert_int_equal(wrong, errors);
+    free(npy);
 
     /* a rerun into the same folder replaces everything */
     cli(&r, "run", yaml, "--output", out, "--epochs", "2", "--quiet", NULL);

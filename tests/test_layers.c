@@ -27,7 +27,8 @@ typedef struct lt {
 } lt;
 
 static void fill_uniform(float *a, size_t n, float lo, float hi, nn_rng *rng) {
-    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * nn_rng_uniform(rng);
+    for (size_t i = 0; i < n; i++)
+        a[i] = lo + (hi - lo) * nn_rng_uniform(rng);
 }
 
 static void lt_make(lt *t, nn_layer_cfg cfg, nn_shape in, size_t n, uint64_t seed) {
@@ -60,7 +61,8 @@ static void lt_make(lt *t, nn_layer_cfg cfg, nn_shape in, size_t n, uint64_t see
     fill_uniform(t->x, n * t->din, -1.0f, 1.0f, &rng);
     fill_uniform(t->r, n * t->dout, -1.0f, 1.0f, &rng);
     /* non-zero biases, so the bias path is exercised */
-    for (size_t i = 0; i < t->l.n_params; i++) t->l.w[i] += 0.1f * (nn_rng_uniform(&rng) - 0.5f);
+    for (size_t i = 0; i < t->l.n_params; i++)
+        t->l.w[i] += 0.1f * (nn_rng_uniform(&rng) - 0.5f);
 }
 
 static void lt_free(lt *t) {
@@ -80,7 +82,8 @@ static double lt_loss(void *ctx, const float *unused) {
     lt *t = ctx;
     lt_forward(t);
     double s = 0.0;
-    for (size_t i = 0; i < t->n * t->dout; i++) s += (double)t->r[i] * (double)t->y[i];
+    for (size_t i = 0; i < t->n * t->dout; i++)
+        s += (double)t->r[i] * (double)t->y[i];
     return s;
 }
 
@@ -124,7 +127,8 @@ static void test_dense_forward_naive(void **state) {
     for (size_t i = 0; i < 4; i++)
         for (size_t o = 0; o < 5; o++) {
             double s = b[o];
-            for (size_t k = 0; k < 7; k++) s += (double)t.x[i * 7 + k] * (double)w[o * 7 + k];
+            for (size_t k = 0; k < 7; k++)
+                s += (double)t.x[i * 7 + k] * (double)w[o * 7 + k];
             assert_close(t.y[i * 5 + o], s, 1e-5, 1e-5);
         }
     lt_free(&t);
@@ -148,14 +152,18 @@ static void test_dense_accumulates(void **state) {
     float *g = malloc(np * sizeof(float)), *gx = malloc(t.n * t.din * sizeof(float));
     memcpy(g, t.dw, np * sizeof(float));
     memcpy(gx, t.dx, t.n * t.din * sizeof(float));
-    for (size_t i = 0; i < np; i++) t.dw[i] = 0.5f;
-    for (size_t i = 0; i < t.n * t.din; i++) t.dx[i] = 123.0f;
+    for (size_t i = 0; i < np; i++)
+        t.dw[i] = 0.5f;
+    for (size_t i = 0; i < t.n * t.din; i++)
+        t.dx[i] = 123.0f;
     lt_grads(&t);
-    for (size_t i = 0; i < np; i++) assert_close(t.dw[i], 0.5 + g[i], 1e-6, 1e-6);
+    for (size_t i = 0; i < np; i++)
+        assert_close(t.dw[i], 0.5 + g[i], 1e-6, 1e-6);
     assert_close_array(t.dx, gx, t.n * t.din, 0, 0, "dx overwritten");
     /* dw == NULL: dx only; dx == NULL: dw only */
     t.l.ops->backward(&t.l, t.x, t.y, t.r, NULL, t.dw, t.n);
-    for (size_t i = 0; i < np; i++) assert_close(t.dw[i], 0.5 + 2.0 * g[i], 1e-6, 1e-6);
+    for (size_t i = 0; i < np; i++)
+        assert_close(t.dw[i], 0.5 + 2.0 * g[i], 1e-6, 1e-6);
     free(g), free(gx);
     lt_free(&t);
 }
@@ -200,7 +208,8 @@ static void test_relu(void **state) {
     lt t;
     lt_make(&t, nn_layer_cfg_default("relu"), (nn_shape){2, 3, 3}, 3, 5);
     lt_forward(&t);
-    for (size_t i = 0; i < t.n * t.din; i++) assert_true(t.y[i] == (t.x[i] > 0 ? t.x[i] : 0.0f));
+    for (size_t i = 0; i < t.n * t.din; i++)
+        assert_true(t.y[i] == (t.x[i] > 0 ? t.x[i] : 0.0f));
     check_layer(&t, skip_relu_kink, "relu");
     lt_free(&t);
 }
@@ -308,7 +317,8 @@ static void test_registry(void **state) {
     const char *kinds[] = {"dense", "conv2d", "maxpool", "flatten", "relu", "dropout"};
     const nn_layer_ops *const *all = nn_layer_ops_all();
     size_t n = 0;
-    while (all[n]) n++;
+    while (all[n])
+        n++;
     assert_int_equal(n, 6);
     for (size_t i = 0; i < 6; i++) {
         const nn_layer_ops *ops = nn_layer_ops_find(kinds[i]);
@@ -340,21 +350,25 @@ static void test_init_weights(void **state) {
         nn_rng_seed(&rng, 11);
         nn_init_weights(w, n, 50, 30, init, &rng);
         double m = 0, v = 0, a = sqrt(6.0 / 80.0);
-        for (size_t i = 0; i < n; i++) m += w[i];
+        for (size_t i = 0; i < n; i++)
+            m += w[i];
         m /= (double)n;
-        for (size_t i = 0; i < n; i++) v += (w[i] - m) * (w[i] - m);
+        for (size_t i = 0; i < n; i++)
+            v += (w[i] - m) * (w[i] - m);
         v /= (double)n;
         double want = init == NN_INIT_HE ? 2.0 / 50.0 : a * a / 3.0;
         assert_close(m, 0.0, 4.0 * sqrt(want / (double)n), 0);
         assert_close(v, want, 0, 0.04);
         if (init == NN_INIT_GLOROT)
-            for (size_t i = 0; i < n; i++) assert_true(fabs(w[i]) <= a);
+            for (size_t i = 0; i < n; i++)
+                assert_true(fabs(w[i]) <= a);
     }
     free(w);
 }
 
 /* nn_sgemm against a double-precision triple loop for every transpose combination, with padded leading
- * dimensions and beta != 0, split over m (tall) and over n (wide); then bitwise equal with 1 and 2 threads. */
+ * dimensions and beta != 0, split over m (tall) and over n (wide); then bitwise equal with 1 and 2 threads.
+ */
 static void sgemm_case(size_t m, size_t n, size_t k, int ta, int tb) {
     size_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5;
     size_t na = (ta ? k : m) * lda, nb = (tb ? n : k) * ldb, nc = m * ldc;
@@ -378,18 +392,20 @@ static void sgemm_case(size_t m, size_t n, size_t k, int ta, int tb) {
         for (size_t j = 0; j < n; j++) {
             double s = 0.0;
             for (size_t p = 0; p < k; p++)
-                s += (double)(ta ? a[p * lda + i] : a[i * lda + p]) * (double)(tb ? b[j * ldb + p] : b[p * ldb + j]);
+                s += (double)(ta ? a[p * lda + i] : a[i * lda + p]) *
+                     (double)(tb ? b[j * ldb + p] : b[p * ldb + j]);
             assert_close(c1[i * ldc + j], 0.5 * s + 2.0 * c0[i * ldc + j], 1e-4, 1e-4);
         }
     for (size_t i = 0; i < m; i++) /* padding columns untouched */
-        for (size_t j = n; j < ldc; j++) assert_true(c1[i * ldc + j] == c0[i * ldc + j]);
+        for (size_t j = n; j < ldc; j++)
+            assert_true(c1[i * ldc + j] == c0[i * ldc + j]);
     free(a), free(b), free(c0), free(c1), free(c2);
 }
 
 static void test_sgemm(void **state) {
     (void)state;
     for (int t = 0; t < 4; t++) {
-        sgemm_case(200, 70, 300, t & 1, t >> 1); /* 4 blocks over m */
+        sgemm_case(300, 70, 300, t & 1, t >> 1); /* 4 blocks of 80 over m */
         sgemm_case(9, 1100, 120, t & 1, t >> 1); /* blocks over n, widened to 256 for the thin m */
     }
     sgemm_case(1, 1, 5, 0, 0);
@@ -397,13 +413,20 @@ static void test_sgemm(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dense_forward_naive), cmocka_unit_test(test_dense_grad),
-        cmocka_unit_test(test_dense_accumulates),   cmocka_unit_test(test_dense_rejects),
-        cmocka_unit_test(test_dense_params_desc),   cmocka_unit_test(test_relu),
-        cmocka_unit_test(test_flatten),             cmocka_unit_test(test_dropout_grad),
-        cmocka_unit_test(test_dropout_modes),       cmocka_unit_test(test_dropout_threads),
-        cmocka_unit_test(test_dropout_rejects_rate), cmocka_unit_test(test_registry),
-        cmocka_unit_test(test_init_weights),        cmocka_unit_test(test_sgemm),
+        cmocka_unit_test(test_dense_forward_naive),
+        cmocka_unit_test(test_dense_grad),
+        cmocka_unit_test(test_dense_accumulates),
+        cmocka_unit_test(test_dense_rejects),
+        cmocka_unit_test(test_dense_params_desc),
+        cmocka_unit_test(test_relu),
+        cmocka_unit_test(test_flatten),
+        cmocka_unit_test(test_dropout_grad),
+        cmocka_unit_test(test_dropout_modes),
+        cmocka_unit_test(test_dropout_threads),
+        cmocka_unit_test(test_dropout_rejects_rate),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_init_weights),
+        cmocka_unit_test(test_sgemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

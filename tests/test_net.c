@@ -42,7 +42,8 @@ static nn_net *net_make(nn_shape in, const nn_layer_cfg *cfgs, size_t n, uint64_
 static void fill_uniform(float *a, size_t n, float lo, float hi, uint64_t seed) {
     nn_rng rng;
     nn_rng_seed(&rng, seed);
-    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * nn_rng_uniform(&rng);
+    for (size_t i = 0; i < n; i++)
+        a[i] = lo + (hi - lo) * nn_rng_uniform(&rng);
 }
 
 /* Mean softmax cross-entropy of z[n, k] with labels y[n]; dz = (softmax(z) - onehot(y)) / n if dz. */
@@ -51,8 +52,10 @@ static double ce(const float *z, const int *y, size_t n, size_t k, float *dz) {
     for (size_t i = 0; i < n; i++) {
         const float *zi = z + i * k;
         double m = zi[0], s = 0.0;
-        for (size_t j = 1; j < k; j++) m = fmax(m, zi[j]);
-        for (size_t j = 0; j < k; j++) s += exp(zi[j] - m);
+        for (size_t j = 1; j < k; j++)
+            m = fmax(m, zi[j]);
+        for (size_t j = 0; j < k; j++)
+            s += exp(zi[j] - m);
         total += m + log(s) - zi[y[i]];
         for (size_t j = 0; dz && j < k; j++)
             dz[i * k + j] = (float)((exp(zi[j] - m) / s - (j == (size_t)y[i])) / (double)n);
@@ -102,7 +105,8 @@ static size_t signature(const nn_net *net, unsigned char *sig) {
                 const float *x = in + plane * l->in.h * l->in.w;
                 unsigned char arg = 255;
                 for (size_t a = 0; a < k * k && arg == 255; a++)
-                    if (x[(oh * s + a / k) * l->in.w + ow * s + a % k] == net->act[li][o]) arg = (unsigned char)a;
+                    if (x[(oh * s + a / k) * l->in.w + ow * s + a % k] == net->act[li][o])
+                        arg = (unsigned char)a;
                 if (sig) sig[len] = arg;
             }
         }
@@ -137,10 +141,13 @@ static void gctx_init(gctx *c, nn_net *net, const float *x, const int *y, size_t
     c->sig1 = malloc(c->sig_len + 1);
 }
 
-static void gctx_free(gctx *c) { free(c->sig0), free(c->sig1); }
+static void gctx_free(gctx *c) {
+    free(c->sig0), free(c->sig1);
+}
 
 /* Parameter gradients of the mean CE against central differences (all coordinates up to max). */
-static void check_param_grads(nn_net *net, const float *x, const int *y, size_t n, size_t max, const char *what) {
+static void check_param_grads(nn_net *net, const float *x, const int *y, size_t n, size_t max,
+                              const char *what) {
     gctx c;
     gctx_init(&c, net, x, y, n);
     size_t k = net->n_classes;
@@ -153,7 +160,8 @@ static void check_param_grads(nn_net *net, const float *x, const int *y, size_t 
     memcpy(g, net->grads, net->n_params * sizeof(float));
     c.target = net->params;
     size_t want = net->n_params < max ? net->n_params : max;
-    size_t checked = gradcheck(loss_of, skip_kink, &c, net->params, net->n_params, g, 5e-3, 3e-4, 2e-2, max, what);
+    size_t checked =
+        gradcheck(loss_of, skip_kink, &c, net->params, net->n_params, g, 5e-3, 3e-4, 2e-2, max, what);
     assert_true(checked >= want * 3 / 4);
     free(dz), free(g);
     gctx_free(&c);
@@ -164,7 +172,8 @@ static void check_input_grad(nn_net *net, float *x, const int *y, size_t n, cons
     gctx c;
     gctx_init(&c, net, x, y, n);
     float *dx = malloc(n * net->n_in * sizeof(float)), *g0 = malloc(net->n_params * sizeof(float));
-    for (size_t i = 0; i < net->n_params; i++) net->grads[i] = (float)i * 0.25f - 3.0f;
+    for (size_t i = 0; i < net->n_params; i++)
+        net->grads[i] = (float)i * 0.25f - 3.0f;
     memcpy(g0, net->grads, net->n_params * sizeof(float));
     nn_err err;
     assert_int_equal(nn_net_input_grad(net, x, n, ce_dlogits, &c, dx, &err), NN_OK);
@@ -235,7 +244,8 @@ static void test_backward_dx_optional(void **state) {
     assert_memory_equal(g, net->grads, net->n_params * sizeof(float));
     /* accumulation: a second backward doubles the gradients */
     assert_int_equal(nn_net_backward(net, dz, NULL, 1, &err), NN_OK);
-    for (size_t i = 0; i < net->n_params; i++) assert_close(net->grads[i], 2.0 * g[i], 1e-6, 1e-6);
+    for (size_t i = 0; i < net->n_params; i++)
+        assert_close(net->grads[i], 2.0 * g[i], 1e-6, 1e-6);
     free(g);
     nn_net_destroy(net);
 }
@@ -314,7 +324,8 @@ static void expect_create_error(nn_shape in, const nn_layer_cfg *c, size_t n, in
     nn_err_clear(&err);
     assert_int_equal(nn_net_create(&net, in, c, n, &err), code);
     assert_null(net);
-    if (!strstr(err.msg, a) || !strstr(err.msg, b)) fail_msg("message \"%s\" lacks \"%s\" / \"%s\"", err.msg, a, b);
+    if (!strstr(err.msg, a) || !strstr(err.msg, b))
+        fail_msg("message \"%s\" lacks \"%s\" / \"%s\"", err.msg, a, b);
 }
 
 static void test_bad_configs(void **state) {
@@ -344,10 +355,12 @@ static void test_seed_determinism(void **state) {
     (void)state;
     nn_layer_cfg c[5];
     mlp_cfgs(c);
-    nn_net *a = net_make(MLP_IN, c, 5, 42, 1), *b = net_make(MLP_IN, c, 5, 42, 1), *d = net_make(MLP_IN, c, 5, 43, 1);
+    nn_net *a = net_make(MLP_IN, c, 5, 42, 1), *b = net_make(MLP_IN, c, 5, 42, 1),
+           *d = net_make(MLP_IN, c, 5, 43, 1);
     assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
     assert_memory_not_equal(a->params, d->params, a->n_params * sizeof(float));
-    for (size_t j = 0; j < 8; j++) assert_true(a->params[40 + j] == 0.0f); /* biases start at 0 */
+    for (size_t j = 0; j < 8; j++)
+        assert_true(a->params[40 + j] == 0.0f); /* biases start at 0 */
     assert_true(a->temperature == 1.0f);
     assert_int_equal(a->n_classes, 4);
     char buf[512];
@@ -383,7 +396,8 @@ static void check_threads(nn_shape in, const nn_layer_cfg *c, size_t nl, size_t 
           *o2 = malloc(len * sizeof(float));
     int *y = malloc(n * sizeof(int));
     fill_uniform(x, n * net->n_in, -1, 1, 22);
-    for (size_t i = 0; i < n; i++) y[i] = (int)(i % net->n_classes);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (int)(i % net->n_classes);
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     run_step(net, x, y, n, o1);
@@ -398,14 +412,14 @@ static void check_threads(nn_shape in, const nn_layer_cfg *c, size_t nl, size_t 
 /* Sizes above the OpenMP thresholds (64 x 512 activations) so the parallel paths run. */
 static void test_threads_mlp(void **state) {
     (void)state;
-    nn_layer_cfg c[7] = {L_("dense", 512), L_("relu", 0), L_("dropout", 0), L_("dense", 512),
-                         L_("relu", 0),    L_("dense", 10)};
+    nn_layer_cfg c[7] = {L_("dense", 512), L_("relu", 0), L_("dropout", 0),
+                         L_("dense", 512), L_("relu", 0), L_("dense", 10)};
     check_threads((nn_shape){256, 1, 1}, c, 6, 64);
 }
 
 static void test_threads_cnn(void **state) {
     (void)state;
-    nn_layer_cfg c[6] = {L_("conv2d", 16), L_("relu", 0),   L_("maxpool", 2),
+    nn_layer_cfg c[6] = {L_("conv2d", 16), L_("relu", 0),    L_("maxpool", 2),
                          L_("flatten", 0), L_("dropout", 0), L_("dense", 10)};
     check_threads((nn_shape){3, 16, 16}, c, 6, 64);
 }
@@ -425,11 +439,16 @@ static void test_cnn_grads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mlp_param_grads),      cmocka_unit_test(test_mlp_input_grad),
-        cmocka_unit_test(test_backward_dx_optional), cmocka_unit_test(test_input_grad_eval_mode),
-        cmocka_unit_test(test_batch_limits),         cmocka_unit_test(test_predict_batches),
-        cmocka_unit_test(test_bad_configs),          cmocka_unit_test(test_seed_determinism),
-        cmocka_unit_test(test_threads_mlp),          cmocka_unit_test(test_threads_cnn),
+        cmocka_unit_test(test_mlp_param_grads),
+        cmocka_unit_test(test_mlp_input_grad),
+        cmocka_unit_test(test_backward_dx_optional),
+        cmocka_unit_test(test_input_grad_eval_mode),
+        cmocka_unit_test(test_batch_limits),
+        cmocka_unit_test(test_predict_batches),
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_seed_determinism),
+        cmocka_unit_test(test_threads_mlp),
+        cmocka_unit_test(test_threads_cnn),
         cmocka_unit_test(test_cnn_grads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,6 +57,7 @@ static const char usage_eval[] =
     "  --threads N       OpenMP threads\n";
 
 enum { OPT_FLAG, OPT_STR, OPT_COUNT, OPT_INT, OPT_RANGE };
+enum { PARSE_HELP = -1 }; /* parse_args/parse_command: --help was asked for (and printed) */
 
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
@@ -86,7 +87,9 @@ static int parse_range_opt(const char *s, exp_eval_opts *e) {
 static int opt_store(const char *cmd, const cli_opt *o, const char *value, FILE *errs) {
     unsigned long long v;
     switch (o->kind) {
-    case OPT_STR: *(const char **)o->dst = value; return 0;
+    case OPT_STR:
+        *(const char **)o->dst = value;
+        return 0;
     case OPT_COUNT:
         if (parse_count(value, SIZE_MAX, &v) == 0) {
             *(size_t *)o->dst = (size_t)v;
@@ -108,14 +111,15 @@ static int opt_store(const char *cmd, const cli_opt *o, const char *value, FILE 
     return -1;
 }
 
-/* Parses argv[0..argc) against opts, one positional argument into *pos. Returns 0, 1 for --help,
+/* Parses argv[0..argc) against opts, one positional argument into *pos. Returns 0, PARSE_HELP,
  * or EXP_EXIT_USAGE after printing what is wrong. */
-static int parse_args(const char *cmd, int argc, char **argv, const cli_opt *opts, const char **pos, FILE *errs) {
+static int parse_args(const char *cmd, int argc, char **argv, const cli_opt *opts, const char **pos,
+                      FILE *errs) {
     int only_pos = 0;
     *pos = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!only_pos && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) return 1;
+        if (!only_pos && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) return PARSE_HELP;
         if (!only_pos && strcmp(a, "--") == 0) {
             only_pos = 1;
             continue;
@@ -131,7 +135,8 @@ static int parse_args(const char *cmd, int argc, char **argv, const cli_opt *opt
         const char *name = a[1] == '-' ? a + 2 : a + 1, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const cli_opt *o = opts;
-        while (o->name && (a[1] != '-' || strlen(o->name) != len || strncmp(o->name, name, len) != 0)) o++;
+        while (o->name && (a[1] != '-' || strlen(o->name) != len || strncmp(o->name, name, len) != 0))
+            o++;
         if (!o->name) {
             fprintf(errs, "temper %s: unknown option '%s'\n", cmd, a);
             return EXP_EXIT_USAGE;
@@ -158,9 +163,9 @@ static int parse_args(const char *cmd, int argc, char **argv, const cli_opt *opt
 static int parse_command(const char *cmd, const char *usage, const char *what, int argc, char **argv,
                          const cli_opt *opts, const char **pos, FILE *out, FILE *errs) {
     int rc = parse_args(cmd, argc, argv, opts, pos, errs);
-    if (rc == 1) {
+    if (rc == PARSE_HELP) {
         fputs(usage, out);
-        return 1;
+        return PARSE_HELP;
     }
     if (rc == 0 && !*pos) {
         fprintf(errs, "temper %s: missing %s\n", cmd, what);
@@ -178,11 +183,15 @@ static int report(int rc, const nn_err *err, FILE *errs) {
 
 static int cmd_run(int argc, char **argv, FILE *out, FILE *errs) {
     exp_run_opts o = {0};
-    const cli_opt opts[] = {{"output", OPT_STR, &o.output},       {"threads", OPT_INT, &o.threads},
-                            {"epochs", OPT_COUNT, &o.epochs},     {"quiet", OPT_FLAG, &o.quiet},
-                            {"allow-any-blas", OPT_FLAG, &o.allow_any_blas}, {NULL, 0, NULL}};
-    int rc = parse_command("run", usage_run, "experiment file (FILE.yaml)", argc, argv, opts, &o.file, out, errs);
-    if (rc) return rc == 1 ? EXP_EXIT_OK : rc;
+    const cli_opt opts[] = {{"output", OPT_STR, &o.output},
+                            {"threads", OPT_INT, &o.threads},
+                            {"epochs", OPT_COUNT, &o.epochs},
+                            {"quiet", OPT_FLAG, &o.quiet},
+                            {"allow-any-blas", OPT_FLAG, &o.allow_any_blas},
+                            {NULL, 0, NULL}};
+    int rc =
+        parse_command("run", usage_run, "experiment file (FILE.yaml)", argc, argv, opts, &o.file, out, errs);
+    if (rc) return rc == PARSE_HELP ? EXP_EXIT_OK : rc;
     nn_err err = {0};
     return report(exp_run(&o, out, errs, &err), &err, errs);
 }
@@ -190,13 +199,16 @@ static int cmd_run(int argc, char **argv, FILE *out, FILE *errs) {
 static int cmd_eval(int argc, char **argv, FILE *out, FILE *errs) {
     exp_eval_opts o = {0};
     o.batch = 256;
-    const cli_opt opts[] = {{"data", OPT_STR, &o.data},     {"range", OPT_RANGE, &o},
-                            {"batch", OPT_COUNT, &o.batch}, {"limit", OPT_COUNT, &o.limit},
-                            {"logits", OPT_STR, &o.logits}, {"threads", OPT_INT, &o.threads},
+    const cli_opt opts[] = {{"data", OPT_STR, &o.data},
+                            {"range", OPT_RANGE, &o},
+                            {"batch", OPT_COUNT, &o.batch},
+                            {"limit", OPT_COUNT, &o.limit},
+                            {"logits", OPT_STR, &o.logits},
+                            {"threads", OPT_INT, &o.threads},
                             {NULL, 0, NULL}};
-    int rc = parse_command("eval", usage_eval, "model file (MODEL.safetensors)", argc, argv, opts, &o.model, out,
-                           errs);
-    if (rc) return rc == 1 ? EXP_EXIT_OK : rc;
+    int rc = parse_command("eval", usage_eval, "model file (MODEL.safetensors)", argc, argv, opts, &o.model,
+                           out, errs);
+    if (rc) return rc == PARSE_HELP ? EXP_EXIT_OK : rc;
     nn_err err = {0};
     return report(exp_eval(&o, out, &err), &err, errs);
 }
@@ -204,11 +216,11 @@ static int cmd_eval(int argc, char **argv, FILE *out, FILE *errs) {
 static void print_version(FILE *out) {
     nn_sys_info s;
     nn_sys_info_get(&s);
-    const char *mode = s.blas_parallel == 2 ? "OpenMP" : s.blas_parallel == 1 ? "pthreads" : "sequential";
     fprintf(out, "temper %s (git %s)\n", TEMPER_VERSION, TEMPER_GIT);
     fprintf(out, "BLAS: %s\n", s.blas_config);
-    fprintf(out, "BLAS threading: %s (mode %d)%s, %d threads\n", mode, s.blas_parallel,
-            s.blas_parallel == 2 ? "" : " - not the OpenMP build: `temper run` refuses it", s.blas_threads);
+    fprintf(out, "BLAS threading: %s (mode %d)%s, %d threads\n", exp_blas_mode_name(s.blas_parallel),
+            s.blas_parallel, s.blas_parallel == 2 ? "" : " - not the OpenMP build: `temper run` refuses it",
+            s.blas_threads);
     fprintf(out, "OpenMP threads: %d\n", s.threads);
 }
 
@@ -218,9 +230,12 @@ static int cmd_help(int argc, char **argv, FILE *out, FILE *errs) {
         fputs(usage_main, out);
         return EXP_EXIT_OK;
     }
-    if (argc == 1 && strcmp(argv[0], "run") == 0) fputs(usage_run, out);
-    else if (argc == 1 && strcmp(argv[0], "eval") == 0) fputs(usage_eval, out);
-    else if (argc == 1 && strcmp(argv[0], "help") == 0) fputs(usage_main, out);
+    if (argc == 1 && strcmp(argv[0], "run") == 0)
+        fputs(usage_run, out);
+    else if (argc == 1 && strcmp(argv[0], "eval") == 0)
+        fputs(usage_eval, out);
+    else if (argc == 1 && strcmp(argv[0], "help") == 0)
+        fputs(usage_main, out);
     else {
         fprintf(errs, "temper help: unknown command '%s'\nTry 'temper --help'.\n", argv[0]);
         return EXP_EXIT_USAGE;
@@ -242,6 +257,7 @@ int exp_main(int argc, char **argv, FILE *out, FILE *errs) {
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "help") == 0) return cmd_help(argc - 2, argv + 2, out, errs);
-    fprintf(errs, "temper: unknown %s '%s'\nTry 'temper --help'.\n", cmd[0] == '-' ? "option" : "command", cmd);
+    fprintf(errs, "temper: unknown %s '%s'\nTry 'temper --help'.\n", cmd[0] == '-' ? "option" : "command",
+            cmd);
     return EXP_EXIT_USAGE;
 }

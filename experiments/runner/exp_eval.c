@@ -27,8 +27,8 @@ static int eval_data_cfg(const exp_eval_opts *o, const nn_model_meta *meta, nn_d
     *dc = nn_data_cfg_default();
     const char *name = o->data ? o->data : nn_model_meta_get(meta, EXP_META_DATA);
     if (!name)
-        return NN_FAIL(err, NN_E_INVAL, "%s: the model names no data set (%s metadata): give --data", o->model,
-                       EXP_META_DATA);
+        return NN_FAIL(err, NN_E_INVAL, "%s: the model names no data set (%s metadata): give --data",
+                       o->model, EXP_META_DATA);
     snprintf(dc->name, sizeof dc->name, "%s", name);
     const char *range = nn_model_meta_get(meta, EXP_META_RANGE);
     if (o->has_range) {
@@ -64,8 +64,8 @@ static void eval_print(const exp_eval_opts *o, const nn_data_cfg *dc, const nn_n
     fprintf(out, "model %s: %zu parameters, %zu classes\n", o->model, net->n_params, net->n_classes);
     fprintf(out, "data %s test set, %s samples, pixel range [%g, %g]\n", dc->name, n, (double)dc->lo,
             (double)dc->hi);
-    fprintf(out, "accuracy %.2f%% (%s errors of %s), loss %.4f, %s\n", 100.0 * ev->accuracy, errs, n, ev->loss,
-            dur);
+    fprintf(out, "accuracy %.2f%% (%s errors of %s), loss %.4f, %s\n", 100.0 * ev->accuracy, errs, n,
+            ev->loss, dur);
     fprintf(out, "errors per class:");
     for (size_t c = 0; c < net->n_classes && c < NN_MAX_CLASSES; c++)
         fprintf(out, " %zu:%zu/%zu", c, ev->class_errors[c], ev->class_total[c]);

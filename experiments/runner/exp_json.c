@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-void exp_json_init(exp_json *j) { memset(j, 0, sizeof *j); }
+void exp_json_init(exp_json *j) {
+    memset(j, 0, sizeof *j);
+}
 
 void exp_json_free(exp_json *j) {
     nn_jbuf_free(&j->b);
@@ -19,11 +21,14 @@ static void put(exp_json *j, const char *s, size_t n) {
     if (j->b.oom) j->failed = NN_E_NOMEM;
 }
 
-static void puts_(exp_json *j, const char *s) { put(j, s, strlen(s)); }
+static void puts_(exp_json *j, const char *s) {
+    put(j, s, strlen(s));
+}
 
 static void newline_indent(exp_json *j, int depth) {
     put(j, "\n", 1);
-    for (int i = 0; i < depth; i++) put(j, "  ", 2);
+    for (int i = 0; i < depth; i++)
+        put(j, "  ", 2);
 }
 
 /* Separator and indentation before a value (or a key, inside an object). */
@@ -35,8 +40,8 @@ static void before_item(exp_json *j, int is_key) {
         return;
     }
     int d = j->depth;
-    if (d < 0 || d >= EXP_JSON_MAX_DEPTH) return; /* cannot happen (open_ stops before), keeps indexing provably safe */
-    if (j->in_object[d] && !is_key) { /* a value inside an object must follow its key */
+    if (d < 0 || d >= EXP_JSON_MAX_DEPTH) return; /* cannot happen (open_ stops before); for the compiler */
+    if (j->in_object[d] && !is_key) {             /* a value inside an object must follow its key */
         if (!j->want_value) j->failed = NN_E_INVAL;
         j->want_value = 0;
         return;
@@ -75,10 +80,18 @@ static void close_(exp_json *j, int object) {
     put(j, object ? "}" : "]", 1);
 }
 
-void exp_json_object_begin(exp_json *j) { open_(j, 1); }
-void exp_json_object_end(exp_json *j) { close_(j, 1); }
-void exp_json_array_begin(exp_json *j) { open_(j, 0); }
-void exp_json_array_end(exp_json *j) { close_(j, 0); }
+void exp_json_object_begin(exp_json *j) {
+    open_(j, 1);
+}
+void exp_json_object_end(exp_json *j) {
+    close_(j, 1);
+}
+void exp_json_array_begin(exp_json *j) {
+    open_(j, 0);
+}
+void exp_json_array_end(exp_json *j) {
+    close_(j, 0);
+}
 
 /* Length of the valid UTF-8 sequence starting at s (1..4), or 0 if the bytes there are not one
  * (bad lead byte, missing continuation, overlong form, surrogate, above U+10FFFF). */
@@ -87,10 +100,14 @@ static size_t utf8_len(const unsigned char *s) {
     size_t n;
     uint32_t cp, min;
     if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07, min = 0x10000;
-    else return 0;
+    if ((c & 0xe0) == 0xc0)
+        n = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        n = 3, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the terminating NUL */
         cp = (cp << 6) | (s[i] & 0x3f);
@@ -109,9 +126,14 @@ static void escaped(exp_json *j, const char *str) {
             esc[0] = '\\', esc[1] = (char)c;
             put(j, esc, 2);
         } else if (c < 0x20) {
-            const char *named = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : c == '\b' ? "\\b"
-                                : c == '\f' ? "\\f" : NULL;
-            if (named) puts_(j, named);
+            const char *named = c == '\n'   ? "\\n"
+                                : c == '\t' ? "\\t"
+                                : c == '\r' ? "\\r"
+                                : c == '\b' ? "\\b"
+                                : c == '\f' ? "\\f"
+                                            : NULL;
+            if (named)
+                puts_(j, named);
             else {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
                 puts_(j, esc);
@@ -202,6 +224,7 @@ int exp_json_finish(exp_json *j, nn_err *err) {
     if (!j->failed && (j->depth != 0 || !j->has_item[0] || j->want_value)) j->failed = NN_E_INVAL;
     if (!j->failed) put(j, "\n", 1);
     if (j->failed == NN_E_NOMEM) return NN_FAIL(err, NN_E_NOMEM, "JSON writer: out of memory");
-    if (j->failed) return NN_FAIL(err, j->failed, "JSON writer: unbalanced or misplaced value (internal error)");
+    if (j->failed)
+        return NN_FAIL(err, j->failed, "JSON writer: unbalanced or misplaced value (internal error)");
     return NN_OK;
 }

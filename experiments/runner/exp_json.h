@@ -22,8 +22,8 @@ typedef struct exp_json {
     int depth;
     unsigned char in_object[EXP_JSON_MAX_DEPTH]; /* the container at each level is an object */
     unsigned char has_item[EXP_JSON_MAX_DEPTH];  /* something was written at this level already */
-    int want_value; /* a key was written, its value comes next */
-    int failed;     /* 0, or the NN_E_* code of the first error */
+    int want_value;                              /* a key was written, its value comes next */
+    int failed;                                  /* 0, or the NN_E_* code of the first error */
 } exp_json;
 
 void exp_json_init(exp_json *j);

@@ -3,4 +3,6 @@
 
 #include "exp_cli.h"
 
-int main(int argc, char **argv) { return exp_main(argc, argv, stdout, stderr); }
+int main(int argc, char **argv) {
+    return exp_main(argc, argv, stdout, stderr);
+}

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,8 +19,10 @@ double exp_now(void) {
 void exp_progress_init(exp_progress *p, FILE *out, int quiet) {
     memset(p, 0, sizeof *p);
     p->out = out;
-    if (quiet || !out) p->mode = EXP_PROGRESS_QUIET;
-    else p->mode = isatty(fileno(out)) ? EXP_PROGRESS_TTY : EXP_PROGRESS_PLAIN;
+    if (quiet || !out)
+        p->mode = EXP_PROGRESS_QUIET;
+    else
+        p->mode = isatty(fileno(out)) ? EXP_PROGRESS_TTY : EXP_PROGRESS_PLAIN;
     p->last_draw = -1e300;
 }
 
@@ -49,9 +52,12 @@ void exp_fmt_duration(char *buf, size_t cap, double s) {
         return;
     }
     unsigned long long t = (unsigned long long)(s + 0.5);
-    if (t < 60) snprintf(buf, cap, "%llus", t);
-    else if (t < 3600) snprintf(buf, cap, "%llum%02llus", t / 60, t % 60);
-    else snprintf(buf, cap, "%lluh%02llum", t / 3600, (t % 3600) / 60);
+    if (t < 60)
+        snprintf(buf, cap, "%llus", t);
+    else if (t < 3600)
+        snprintf(buf, cap, "%llum%02llus", t / 60, t % 60);
+    else
+        snprintf(buf, cap, "%lluh%02llum", t / 3600, (t % 3600) / 60);
 }
 
 /* Fraction of the whole training done after batch ev->batch of epoch ev->epoch. */
@@ -63,15 +69,17 @@ static double done_fraction(const nn_progress *ev) {
 
 void exp_progress_format_batch(char *buf, size_t cap, const nn_progress *ev) {
     char bar[BAR_WIDTH + 1], rate[32], eta[32];
-    size_t fill = ev->batches ? (size_t)((double)BAR_WIDTH * (double)ev->batch / (double)ev->batches + 0.5) : 0;
+    size_t fill =
+        ev->batches ? (size_t)((double)BAR_WIDTH * (double)ev->batch / (double)ev->batches + 0.5) : 0;
     if (fill > BAR_WIDTH) fill = BAR_WIDTH;
-    for (size_t i = 0; i < BAR_WIDTH; i++) bar[i] = i < fill ? '#' : '.';
+    for (size_t i = 0; i < BAR_WIDTH; i++)
+        bar[i] = i < fill ? '#' : '.';
     bar[BAR_WIDTH] = '\0';
     exp_fmt_count(rate, sizeof rate, ev->samples_per_s);
     double f = done_fraction(ev);
     exp_fmt_duration(eta, sizeof eta, f > 0 ? ev->elapsed_s * (1.0 - f) / f : NAN);
-    snprintf(buf, cap, "epoch %zu/%zu [%s] %zu/%zu loss %.4f acc %.1f%% %s samples/s ETA %s", ev->epoch, ev->epochs,
-             bar, ev->batch, ev->batches, ev->loss, 100.0 * ev->acc, rate, eta);
+    snprintf(buf, cap, "epoch %zu/%zu [%s] %zu/%zu loss %.4f acc %.1f%% %s samples/s ETA %s", ev->epoch,
+             ev->epochs, bar, ev->batch, ev->batches, ev->loss, 100.0 * ev->acc, rate, eta);
 }
 
 void exp_progress_format_epoch(char *buf, size_t cap, const nn_progress *ev) {
@@ -88,6 +96,13 @@ void exp_progress_format_epoch(char *buf, size_t cap, const nn_progress *ev) {
         o += (size_t)n;
     }
     snprintf(buf + o, cap - o, " lr %.3g %s samples/s elapsed %s", ev->lr, rate, el);
+}
+
+/* Columns of the terminal on out (80 if unknown). */
+static size_t term_width(FILE *out) {
+    struct winsize ws;
+    if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 80;
 }
 
 void exp_progress_end(exp_progress *p) {
@@ -114,6 +129,8 @@ void exp_progress_cb(void *ctx, const nn_progress *ev) {
     if (now - p->last_draw < REDRAW_S) return;
     p->last_draw = now;
     exp_progress_format_batch(line, sizeof line, ev);
+    size_t w = term_width(p->out); /* a wrapped line could not be redrawn in place */
+    if (w - 1 < sizeof line) line[w - 1] = '\0';
     /* \r back to column 0, the line, then erase whatever a longer previous line left. */
     fprintf(p->out, "\r%s\033[K", line);
     fflush(p->out);

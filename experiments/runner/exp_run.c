@@ -23,7 +23,8 @@
 #define TEMPER_GIT "unknown"
 #endif
 
-#define RUN_INIT_STREAM 0x696e6974u /* "init": the rng stream of the initial weights, apart from nn_train's */
+/* The rng stream of the initial weights ("init"), apart from the per-epoch streams nn_train uses. */
+#define RUN_INIT_STREAM 0x696e6974u
 
 /* One epoch-end record for train_log.csv. */
 typedef struct run_row {
@@ -49,6 +50,10 @@ typedef struct run_ctx {
 
 void exp_threads_set(int n) {
     if (n > 0) omp_set_num_threads(n); /* OpenBLAS's OpenMP build follows omp_get_max_threads() per call */
+}
+
+const char *exp_blas_mode_name(int mode) {
+    return mode == 2 ? "openmp" : mode == 1 ? "pthreads" : "sequential";
 }
 
 /* Creates dir and its missing parents (like mkdir -p). */
@@ -92,7 +97,7 @@ static void run_cb(void *ctx, const nn_progress *ev) {
 }
 
 /* Reads and parses the experiment, applies the command-line overrides, checks BLAS, prepares the folder. */
-static int run_prepare(run_ctx *r, nn_err *err) {
+static int run_prepare(run_ctx *r, FILE *progress, nn_err *err) {
     const exp_run_opts *o = r->o;
     int rc = nn_io_read_all(o->file, &r->text, &r->text_len, err);
     if (rc) return rc;
@@ -100,7 +105,11 @@ static int run_prepare(run_ctx *r, nn_err *err) {
     if (o->output) snprintf(r->cfg.output, sizeof r->cfg.output, "%s", o->output);
     if (o->threads > 0) r->cfg.threads = o->threads;
     if (o->epochs > 0) r->cfg.train.epochs = o->epochs;
-    if (!o->allow_any_blas && (rc = nn_sys_check_blas(err))) return rc;
+    nn_err blas = {0};
+    if (nn_sys_check_blas(&blas)) {
+        if (!o->allow_any_blas) return NN_FAIL(err, blas.code, "%s", blas.msg);
+        if (progress) fprintf(progress, "temper: warning: %s\n", blas.msg);
+    }
     exp_threads_set(r->cfg.threads);
     nn_sys_info_get(&r->sys);
     if ((rc = mkdir_p(r->cfg.output, err))) return rc;
@@ -139,11 +148,14 @@ static int write_log(const run_ctx *r, const char *path, nn_err *err) {
     for (size_t i = 0; i < r->n_rows; i++) {
         const nn_progress *p = &r->rows[i].p;
         nn_jbuf_printf(&b, "%zu,%.9g,%.9g,%.9g,", p->epoch, p->lr, p->loss, p->acc);
-        if (isfinite(p->val_loss)) nn_jbuf_printf(&b, "%.9g,%.9g,", p->val_loss, p->val_acc);
-        else nn_jbuf_puts(&b, ",,");
+        if (isfinite(p->val_loss))
+            nn_jbuf_printf(&b, "%.9g,%.9g,", p->val_loss, p->val_acc);
+        else
+            nn_jbuf_puts(&b, ",,");
         nn_jbuf_printf(&b, "%.3f,%.1f\n", r->rows[i].seconds, p->samples_per_s);
     }
-    int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path) : nn_io_write_atomic(path, b.p, b.len, err);
+    int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path)
+                   : nn_io_write_atomic(path, b.p, b.len, err);
     nn_jbuf_free(&b);
     return rc;
 }
@@ -151,7 +163,8 @@ static int write_log(const run_ctx *r, const char *path, nn_err *err) {
 static void json_size_array(exp_json *j, const char *key, const size_t *v, size_t n) {
     exp_json_key(j, key);
     exp_json_array_begin(j);
-    for (size_t i = 0; i < n; i++) exp_json_uint(j, v[i]);
+    for (size_t i = 0; i < n; i++)
+        exp_json_uint(j, v[i]);
     exp_json_array_end(j);
 }
 
@@ -164,14 +177,13 @@ static void json_environment(exp_json *j, const run_ctx *r) {
     exp_json_kv_string(j, "config", r->sys.blas_config);
     exp_json_kv_uint(j, "threads", (unsigned long long)r->sys.blas_threads);
     exp_json_kv_uint(j, "parallel", (unsigned long long)r->sys.blas_parallel);
-    exp_json_kv_string(j, "parallel_mode", r->sys.blas_parallel == 2   ? "openmp"
-                                           : r->sys.blas_parallel == 1 ? "pthreads"
-                                                                       : "sequential");
+    exp_json_kv_string(j, "parallel_mode", exp_blas_mode_name(r->sys.blas_parallel));
     exp_json_object_end(j);
     exp_json_kv_string(j, "temper_version", TEMPER_VERSION);
     exp_json_kv_string(j, "git_commit", TEMPER_GIT);
     /* The commit is taken when CMake configures the build; later edits are not reflected in it. */
-    exp_json_kv_string(j, "git_commit_note", "commit at build configuration; uncommitted changes not detected");
+    exp_json_kv_string(j, "git_commit_note",
+                       "commit at build configuration; uncommitted changes not detected");
 }
 
 static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
@@ -250,10 +262,12 @@ static void run_summary(const run_ctx *r, FILE *out) {
     exp_fmt_count(errs, sizeof errs, (double)r->ev.errors);
     exp_fmt_duration(wall, sizeof wall, r->train_s);
     exp_fmt_duration(ev_s, sizeof ev_s, r->ev.seconds);
-    exp_fmt_count(rate, sizeof rate, r->train_s > 0 ? (double)r->train.n * (double)r->n_rows / r->train_s : 0);
-    fprintf(out, "%s: test accuracy %.2f%% (%s errors of %s)\n", r->cfg.name, 100.0 * r->ev.accuracy, errs, n);
-    fprintf(out, "training %s (%s samples/s, %zu epochs, %d threads), evaluation %s\n", wall, rate, r->n_rows,
-            r->sys.threads, ev_s);
+    exp_fmt_count(rate, sizeof rate,
+                  r->train_s > 0 ? (double)r->train.n * (double)r->n_rows / r->train_s : 0);
+    fprintf(out, "%s: test accuracy %.2f%% (%s errors of %s)\n", r->cfg.name, 100.0 * r->ev.accuracy, errs,
+            n);
+    fprintf(out, "training %s (%s samples/s, %zu epoch%s, %d thread%s), evaluation %s\n", wall, rate,
+            r->n_rows, r->n_rows == 1 ? "" : "s", r->sys.threads, r->sys.threads == 1 ? "" : "s", ev_s);
     fprintf(out, "results in %s/\n", r->cfg.output);
     fflush(out);
 }
@@ -271,7 +285,7 @@ int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
     run_ctx *r = calloc(1, sizeof *r);
     if (!r) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
     r->o = o;
-    int rc = run_prepare(r, err);
+    int rc = run_prepare(r, progress, err);
     if (!rc) rc = run_train(r, progress, err);
     if (!rc) rc = run_write(r, err);
     if (!rc && out) run_summary(r, out);

@@ -32,9 +32,9 @@ typedef struct exp_run_opts {
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err);
 
 typedef struct exp_eval_opts {
-    const char *model;  /* a model.safetensors */
-    const char *data;   /* "mnist" | "fashion-mnist"; NULL: the model's temper.data metadata */
-    int has_range;      /* lo/hi given; else the model's temper.range, else [0, 1] */
+    const char *model; /* a model.safetensors */
+    const char *data;  /* "mnist" | "fashion-mnist"; NULL: the model's temper.data metadata */
+    int has_range;     /* lo/hi given; else the model's temper.range, else [0, 1] */
     float lo, hi;
     size_t batch;       /* >= 1 */
     size_t limit;       /* evaluate the first `limit` test samples; 0 = all */
@@ -47,6 +47,9 @@ int exp_eval(const exp_eval_opts *o, FILE *out, nn_err *err);
 
 /* "lo,hi" -> two finite numbers with lo < hi, nothing else in the string. 0, or -1 if malformed. */
 int exp_parse_range(const char *s, float *lo, float *hi);
+
+/* openblas_get_parallel() mode as a word: 0 "sequential", 1 "pthreads", 2 "openmp". */
+const char *exp_blas_mode_name(int mode);
 
 /* Sets the OpenMP (and so OpenBLAS) thread count when n > 0. */
 void exp_threads_set(int n);
