@@ -3,9 +3,9 @@
  * Measures training samples/s: forward (train mode, dropout on) + cross-entropy at T=1 + backward
  * (parameter gradients, no input gradient) + one SGD step (lr 0.01, momentum 0.9) per batch of 128,
  * on synthetic data (a pool of 8 random batches: pixels U[0,1), labels uniform in 0..9).
- * Protocol, identical to torch_train.py: warm-up of >= 5 batches and ~0.5 s (its second half estimates
- * the time per batch, not timed), then `repeats` timed runs of a fixed number of batches chosen so that
- * one run takes ~`seconds`; the median is reported.
+ * Protocol, identical to torch_train.py: warm-up of >= 5 batches and ~0.5 s (not timed), calibration
+ * (half as many batches again, each timed; the fastest sets the batch count), then `repeats` timed runs
+ * of a fixed number of batches chosen so that one run takes ~`seconds`; the median is reported.
  *
  * Usage: bench_train [--net mlp800|mlp1200|cnn]... [--seconds S] [--repeats R] [--batch B]
  *                    [--iters N] [--layers]
@@ -214,11 +214,15 @@ static int bench_net(const char *name, const bench_opts *o, nn_err *err) {
     double t0 = now_s();
     while (i < 5 || now_s() - t0 < 0.5)
         if ((rc = train_step(&b, i++, err))) goto fail;
+    /* Calibration: the fastest single batch of another half warm-up (robust to a moment of foreign load). */
     size_t half = i / 2 > 2 ? i / 2 : 2;
-    t0 = now_s();
-    for (size_t k = 0; k < half; k++)
+    double per_batch = 1e30;
+    for (size_t k = 0; k < half; k++) {
+        t0 = now_s();
         if ((rc = train_step(&b, i + k, err))) goto fail;
-    double per_batch = (now_s() - t0) / (double)half;
+        double dt = now_s() - t0;
+        if (dt < per_batch) per_batch = dt;
+    }
     size_t iters = o->iters ? o->iters : (size_t)(o->seconds / per_batch + 0.5);
     if (iters < 5) iters = 5;
     for (size_t r = 0; r < o->repeats; r++) {

@@ -12,6 +12,9 @@
 #   BENCH_NETS     nets to run (default "mlp800 mlp1200 cnn")
 #   TORCH_FIXED=1  skip PyTorch's thread-setting sweep (baseline set_num_threads(2), mkldnn on)
 #   PYTHON         interpreter with torch (default /usr/bin/python3)
+#   BENCH_CORETYPE native: unset OPENBLAS_CORETYPE so OpenBLAS picks its kernels for this CPU; any other
+#                  non-empty value: export OPENBLAS_CORETYPE=<value> (both sides share the OpenBLAS)
+#   BENCH_OUT      results file (default bench/results/train.md)
 #   BENCH_QUIET_WAIT  before each side, wait up to this many seconds (default 300, 0 = no wait) for 6 s
 #                  in which other processes use < 10% of the machine
 # The share of the machine's CPU time that OTHER processes used while each side ran is measured
@@ -21,11 +24,17 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$ROOT/build-bench"
-OUT_DIR="$ROOT/bench/results"
+OUT="${BENCH_OUT:-$ROOT/bench/results/train.md}"
+OUT_DIR="$(dirname "$OUT")"
 SECS="${BENCH_SECONDS:-2.5}"
 REPS="${BENCH_REPEATS:-3}"
 NETS="${BENCH_NETS:-mlp800 mlp1200 cnn}"
 PY="${PYTHON:-/usr/bin/python3}"
+case "${BENCH_CORETYPE:-}" in
+    "") ;;
+    native) unset OPENBLAS_CORETYPE ;;
+    *) export OPENBLAS_CORETYPE="$BENCH_CORETYPE" ;;
+esac
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
@@ -122,7 +131,8 @@ mkdir -p "$OUT_DIR"
     cat "$table"
     echo
     echo "- date: $start"
-    echo "- command: BENCH_SECONDS=$SECS BENCH_REPEATS=$REPS TORCH_FIXED=${TORCH_FIXED:-0} bench/run_train.sh"
+    echo "- command: BENCH_SECONDS=$SECS BENCH_REPEATS=$REPS TORCH_FIXED=${TORCH_FIXED:-0}" \
+         "BENCH_CORETYPE=${BENCH_CORETYPE:-} bench/run_train.sh"
     echo "- cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), nproc $(nproc)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after"
     echo "- CPU time used by other processes while each side ran: temper ${foreign_temper}%," \
@@ -139,8 +149,8 @@ mkdir -p "$OUT_DIR"
     cat "$TMP/temper.out" "$TMP/torch.out"
     echo '```'
 } >"$TMP/train.md"
-mv -f "$TMP/train.md" "$OUT_DIR/train.md.tmp" && mv -f "$OUT_DIR/train.md.tmp" "$OUT_DIR/train.md"
+mv -f "$TMP/train.md" "$OUT.tmp" && mv -f "$OUT.tmp" "$OUT"
 
 cat "$table"
-echo "(written to $OUT_DIR/train.md)"
+echo "(written to $OUT)"
 exit "$status"

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#undef skip
 #include "test_util.h"
 
 #include "exp_config.h"
