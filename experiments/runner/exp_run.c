@@ -113,10 +113,6 @@ static int run_prepare(run_ctx *r, FILE *progress, nn_err *err) {
     exp_threads_set(r->cfg.threads);
     nn_sys_info_get(&r->sys);
     if ((rc = mkdir_p(r->cfg.output, err))) return rc;
-    char path[4096];
-    if ((rc = path_join(path, sizeof path, r->cfg.output, "metrics.json", err))) return rc;
-    if (remove(path) != 0 && errno != ENOENT) /* the folder stops looking complete until this run ends */
-        return NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
     r->rows = calloc(r->cfg.train.epochs, sizeof *r->rows);
     if (!r->rows) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu epoch records", r->cfg.train.epochs);
     return NN_OK;
@@ -241,11 +237,15 @@ static int write_model(const run_ctx *r, const char *path, nn_err *err) {
     return rc;
 }
 
-/* Every output file, metrics.json last. */
+/* Every output file, metrics.json last. A previous run's results stay whole until this run has trained
+ * and tested; from here its metrics.json goes first, so a mix of old and new files never looks finished. */
 static int run_write(const run_ctx *r, nn_err *err) {
     char path[4096];
     const char *dir = r->cfg.output;
-    int rc = path_join(path, sizeof path, dir, "model.safetensors", err);
+    int rc = path_join(path, sizeof path, dir, "metrics.json", err);
+    if (!rc && remove(path) != 0 && errno != ENOENT)
+        rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
+    if (!rc) rc = path_join(path, sizeof path, dir, "model.safetensors", err);
     if (!rc) rc = write_model(r, path, err);
     if (!rc) rc = path_join(path, sizeof path, dir, "train_log.csv", err);
     if (!rc) rc = write_log(r, path, err);
