@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -61,6 +64,26 @@ static inline size_t gradcheck(gc_fn f, gc_skip_fn skip_fn, void *ctx, float *x,
         checked++;
     }
     return checked;
+}
+
+/* Removes a file or a folder tree (like rm -rf), for the tests' temporary folders. */
+static inline void rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char sub[1024];
+        int n = snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        if (n > 0 && (size_t)n < sizeof sub) rm_rf(sub);
+    }
+    if (d) closedir(d);
+    rmdir(path);
 }
 
 #endif

@@ -10,12 +10,6 @@
 #include "exp_run.h"
 #include "nn_sys.h"
 
-#ifndef TEMPER_VERSION
-#define TEMPER_VERSION "unknown"
-#endif
-#ifndef TEMPER_GIT
-#define TEMPER_GIT "unknown"
-#endif
 
 static const char usage_main[] =
     "usage: temper <command> [options]\n"

@@ -16,12 +16,6 @@
 #include "nn_model.h"
 #include "nn_sys.h"
 
-#ifndef TEMPER_VERSION
-#define TEMPER_VERSION "unknown"
-#endif
-#ifndef TEMPER_GIT
-#define TEMPER_GIT "unknown"
-#endif
 
 /* The rng stream of the initial weights ("init"), apart from the per-epoch streams nn_train uses. */
 #define RUN_INIT_STREAM 0x696e6974u
