@@ -329,8 +329,9 @@ static const char tiny_yaml[] = "name: tiny\n"
                                 "  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}\n";
 
 static char *read_text(const char *dir, const char *name, size_t *len) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char path[1024];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof path);
     char *text = NULL;
     nn_err err = {0};
     if (nn_io_read_all(path, &text, len, &err)) fail_msg("%s", err.msg);
@@ -407,6 +408,18 @@ static void test_run_end_to_end(void **state) {
     assert_contains(r.err, "epoch 1/1 loss"); /* not a terminal: one plain line per epoch */
     assert_contains(r.out, "test accuracy");
     size_t errors = check_results(out, 1);
+
+    /* the same experiment and seed on 1 thread gives a byte-identical model file */
+    char out1[600];
+    snprintf(out1, sizeof out1, "%s/results/one_thread", g_dir);
+    cli(&r, "run", yaml, "--output", out1, "--threads", "1", "--quiet", NULL);
+    if (r.status != 0) fail_msg("1-thread run failed: %s", r.err);
+    size_t len1, len2;
+    char *a = read_text(out, "model.safetensors", &len1), *b = read_text(out1, "model.safetensors", &len2);
+    assert_int_equal(len1, len2);
+    assert_memory_equal(a, b, len1);
+    free(a);
+    free(b);
 
     /* eval reads the data set and range back from the model's metadata */
     snprintf(model, sizeof model, "%s/model.safetensors", out);
