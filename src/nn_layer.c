@@ -6,6 +6,10 @@
 #include <math.h>
 #include <string.h>
 
+const nn_layer_field nn_layer_fields[NN_LAYER_N_FIELDS] = {
+    {NN_F_UNITS, "units"}, {NN_F_FILTERS, "filters"}, {NN_F_KERNEL, "kernel"}, {NN_F_STRIDE, "stride"},
+    {NN_F_PAD, "pad"},     {NN_F_RATE, "rate"},       {NN_F_INIT, "init"}};
+
 /* nn_sgemm blocks: about GEMM_BLOCK rows/columns, and at least GEMM_BLOCK_WORK multiply-adds each so that a
  * thin matrix is not cut into calls too small for sgemm to be efficient. Sizes only, never thread counts. */
 #define GEMM_BLOCK 128

@@ -30,6 +30,14 @@ enum {
     NN_F_INIT = 1u << 6     /* dense/conv2d: he | glorot (default he) */
 };
 
+/* The cfg fields' names by bit, in a fixed order (YAML keys, model-file arch keys, messages). */
+typedef struct nn_layer_field {
+    unsigned bit; /* NN_F_* */
+    const char *name;
+} nn_layer_field;
+#define NN_LAYER_N_FIELDS 7
+extern const nn_layer_field nn_layer_fields[NN_LAYER_N_FIELDS];
+
 /* Configuration of one layer; fields a kind does not use stay 0. */
 typedef struct nn_layer_cfg {
     char kind[16]; /* "dense", "conv2d", "maxpool", "flatten", "relu", "dropout" */

@@ -19,13 +19,6 @@
 /* A format error from a loader function (err in scope). */
 #define BAD(...) NN_FAIL(err, NN_E_FORMAT, __VA_ARGS__)
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} FIELDS[] = {{NN_F_UNITS, "units"},   {NN_F_FILTERS, "filters"}, {NN_F_KERNEL, "kernel"},
-              {NN_F_STRIDE, "stride"}, {NN_F_PAD, "pad"},         {NN_F_RATE, "rate"},
-              {NN_F_INIT, "init"}};
-#define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
 /* Metadata keys owned by this file; callers cannot set them and load does not return them in extra. */
 static const char *const RESERVED[] = {"format", "temper.arch", "temper.input_shape", "temper.temperature",
@@ -89,7 +82,7 @@ static uint64_t get_u64le(const unsigned char *p) {
 
 /* ---------------------------------------------------------------- save */
 
-/* [{"type":"conv2d","filters":32,...},...]: exactly the fields each kind accepts, in FIELDS order. */
+/* [{"type":"conv2d","filters":32,...},...]: exactly the fields each kind accepts, in nn_layer_fields order. */
 static void arch_json(const nn_net *net, nn_jbuf *b) {
     char num[32];
     nn_jbuf_puts(b, "[");
@@ -99,13 +92,13 @@ static void arch_json(const nn_net *net, nn_jbuf *b) {
         nn_jbuf_puts(b, i ? ",{\"type\":" : "{\"type\":");
         nn_jbuf_str(b, l->ops->kind);
         const size_t vals[] = {c->units, c->filters, c->kernel, c->stride, c->pad};
-        for (size_t f = 0; f < N_FIELDS; f++) {
-            if (!(l->ops->fields & FIELDS[f].bit)) continue;
-            nn_jbuf_printf(b, ",\"%s\":", FIELDS[f].name);
-            if (FIELDS[f].bit == NN_F_RATE) {
+        for (size_t f = 0; f < NN_LAYER_N_FIELDS; f++) {
+            if (!(l->ops->fields & nn_layer_fields[f].bit)) continue;
+            nn_jbuf_printf(b, ",\"%s\":", nn_layer_fields[f].name);
+            if (nn_layer_fields[f].bit == NN_F_RATE) {
                 fmt_float(num, sizeof num, c->rate);
                 nn_jbuf_puts(b, num);
-            } else if (FIELDS[f].bit == NN_F_INIT) {
+            } else if (nn_layer_fields[f].bit == NN_F_INIT) {
                 nn_jbuf_puts(b, c->init == NN_INIT_GLOROT ? "\"glorot\"" : "\"he\"");
             } else {
                 nn_jbuf_printf(b, "%zu", vals[f]);
@@ -356,19 +349,19 @@ static int arch_layer(const loader *L, size_t i, const nn_json_val *o, nn_layer_
     for (const nn_json_val *m = nn_json_first(&L->arch, o); m; m = nn_json_next(&L->arch, m)) {
         if (m == t) continue;
         size_t f = 0;
-        while (f < N_FIELDS && strcmp(FIELDS[f].name, m->key) != 0)
+        while (f < NN_LAYER_N_FIELDS && strcmp(nn_layer_fields[f].name, m->key) != 0)
             f++;
-        if (f == N_FIELDS || !(ops->fields & FIELDS[f].bit))
+        if (f == NN_LAYER_N_FIELDS || !(ops->fields & nn_layer_fields[f].bit))
             return BAD("%s: temper.arch layer %zu (%s): unexpected field \"%.32s\"", L->path, i, ops->kind,
                        m->key);
-        int rc = field_value(L, i, m, FIELDS[f].bit, c, err);
+        int rc = field_value(L, i, m, nn_layer_fields[f].bit, c, err);
         if (rc) return rc;
-        seen |= FIELDS[f].bit;
+        seen |= nn_layer_fields[f].bit;
     }
-    for (size_t f = 0; f < N_FIELDS; f++)
-        if ((ops->fields & FIELDS[f].bit) && !(seen & FIELDS[f].bit))
+    for (size_t f = 0; f < NN_LAYER_N_FIELDS; f++)
+        if ((ops->fields & nn_layer_fields[f].bit) && !(seen & nn_layer_fields[f].bit))
             return BAD("%s: temper.arch layer %zu (%s): missing field \"%s\"", L->path, i, ops->kind,
-                       FIELDS[f].name);
+                       nn_layer_fields[f].name);
     return NN_OK;
 }
 

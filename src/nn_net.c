@@ -20,13 +20,6 @@
 
 #define ALIGN_FLOATS 16
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} FIELD_NAMES[] = {{NN_F_UNITS, "units"},   {NN_F_FILTERS, "filters"}, {NN_F_KERNEL, "kernel"},
-                   {NN_F_STRIDE, "stride"}, {NN_F_PAD, "pad"},         {NN_F_RATE, "rate"},
-                   {NN_F_INIT, "init"}};
-
 /* Bits of the cfg fields that are set (non-zero). */
 static unsigned cfg_fields_set(const nn_layer_cfg *c) {
     unsigned f = 0;
@@ -64,10 +57,10 @@ static int layer_setup(nn_layer *l, size_t i, const nn_layer_cfg *cfg, nn_shape 
         return NN_FAIL(err, NN_E_INVAL, "layer %zu: unknown kind \"%s\" (known: %s)", i, kind, known);
     }
     unsigned extra = cfg_fields_set(&l->cfg) & ~l->ops->fields;
-    for (size_t k = 0; k < sizeof FIELD_NAMES / sizeof FIELD_NAMES[0]; k++)
-        if (extra & FIELD_NAMES[k].bit)
+    for (size_t k = 0; k < NN_LAYER_N_FIELDS; k++)
+        if (extra & nn_layer_fields[k].bit)
             return NN_FAIL(err, NN_E_INVAL, "layer %zu (%s): %s is not a %s setting", i, kind,
-                           FIELD_NAMES[k].name, kind);
+                           nn_layer_fields[k].name, kind);
     l->in = in;
     nn_err e;
     nn_err_clear(&e);
