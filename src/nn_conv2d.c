@@ -9,14 +9,15 @@
  * CONV_CHUNK_FLOATS) stays in cache between im2col, sgemm and col2im; chunks are spread over OpenMP threads,
  * each running single-threaded sgemms in its own slice of the scratch. Measured on the MNIST CNN's layers
  * at batch 128, this is ~1.6x faster than one whole-batch sgemm per step, whose 85 MB col goes through
- * memory. No result depends on the thread count: a chunk's numbers depend only on its samples, and the
- * per-chunk weight gradients are summed in chunk order. */
-#include <cblas.h>
+ * memory. The sgemms are nn_gemm.h's (AVX-512 kernels where the CPU has them, ~2x OpenBLAS's Haswell
+ * kernels on these shapes; cblas_sgemm elsewhere). No result depends on the thread count: a chunk's
+ * numbers depend only on its samples, and the per-chunk weight gradients are summed in chunk order. */
 #include <limits.h>
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "nn_gemm.h"
 #include "nn_layer.h"
 
 /* Below this many floats touched, the OpenMP loops run on one thread (parallel start-up costs more). */
@@ -64,7 +65,7 @@ static int conv2d_setup(nn_layer *l, nn_err *err) {
                        c->kernel, hp, wp, l->in.h, l->in.w, c->pad);
     size_t oh = (hp - c->kernel) / c->stride + 1, ow = (wp - c->kernel) / c->stride + 1;
     size_t ckk = l->in.c * c->kernel * c->kernel, np = oh * ow;
-    /* sgemm takes int dimensions (a chunk's b*P fits too, see conv_chunk) */
+    /* nn_gemm's cblas fallback takes int dimensions (a chunk's b*P fits too, see conv_chunk) */
     if (ckk > INT_MAX / 4 || np > INT_MAX / 4 || c->filters * ckk > INT_MAX / 4)
         return NN_FAIL(err, NN_E_INVAL, "conv2d: %zu filters x %zu inputs x %zu pixels is too large",
                        c->filters, ckk, np);
@@ -210,8 +211,7 @@ static void conv_fwd_chunk(const conv_job *jb, size_t i0, size_t m, float *buf) 
     float *col = buf, *t = m == 1 ? y : buf + g->ckk * ld; /* one sample: Y'[F, P] is already NCHW */
     for (size_t i = 0; i < m; i++)
         conv_im2col(g, x + i * chw, col + i * np, ld);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->f, (int)ld, (int)g->ckk, 1.0f, jb->w,
-                (int)g->ckk, col, (int)ld, 0.0f, t, (int)ld);
+    nn_gemm_nn(g->f, ld, g->ckk, jb->w, g->ckk, col, ld, t, ld, 0);
     for (size_t i = 0; i < m; i++)
         for (size_t f = 0; f < g->f; f++) {
             const float *src = t + f * ld + i * np;
@@ -240,12 +240,10 @@ static void conv_bwd_chunk(const conv_job *jb, size_t j, size_t i0, size_t m, fl
             part[fc + f] = (float)conv_sum(d + f * ld, ld);
         for (size_t i = 0; i < m; i++)
             conv_im2col(g, jb->x + (i0 + i) * chw, col + i * np, ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->f, (int)g->ckk, (int)ld, 1.0f, d,
-                    (int)ld, col, (int)ld, 0.0f, part, (int)g->ckk);
+        nn_gemm_nt(g->f, g->ckk, ld, d, ld, col, ld, part, g->ckk, 0);
     }
     if (jb->dx) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->f, 1.0f, jb->w,
-                    (int)g->ckk, d, (int)ld, 0.0f, col, (int)ld);
+        nn_gemm_tn(g->ckk, ld, g->f, jb->w, g->ckk, d, ld, col, ld, 0);
         for (size_t i = 0; i < m; i++)
             conv_col2im(g, col + i * np, ld, jb->dx + (i0 + i) * chw);
     }
@@ -255,9 +253,9 @@ static void conv_bwd_chunk(const conv_job *jb, size_t j, size_t i0, size_t m, fl
  * (schedule(static, 1): round-robin in thread order), so j >= the thread number t, and thread t's buffer
  * at t * b * (CKK + F) * P, of which chunk j uses m * (CKK + F) * P, ends inside the first
  * n * (CKK + F) * P floats of the scratch.
- * The region has no size guard on purpose: inside it OpenBLAS runs single-threaded, while a call from
- * outside would run multi-threaded, and OpenBLAS's multi-threaded sgemm does not give the same bits as
- * its single-threaded one (measured), so results would depend on the thread count. */
+ * The region has no size guard on purpose: inside it OpenBLAS (nn_gemm's fallback) runs single-threaded,
+ * while a call from outside would run multi-threaded, and OpenBLAS's multi-threaded sgemm does not give
+ * the same bits as its single-threaded one (measured), so results would depend on the thread count. */
 static size_t conv_run(const conv_job *jb, float *scratch, size_t n, int backward) {
     const conv_geom *g = &jb->g;
     size_t b = conv_chunk(g, n), nch = (n + b - 1) / b, per = (g->ckk + g->f) * g->np;
