@@ -1,6 +1,8 @@
 /* nn_sys.c - runtime facts: OpenMP threads, OpenBLAS build and threading mode. */
 #include "nn_sys.h"
 
+#include "nn_gemm.h"
+
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@ void nn_sys_info_get(nn_sys_info *out) {
     out->blas_threads = openblas_get_num_threads();
     out->blas_parallel = openblas_get_parallel();
     snprintf(out->blas_config, sizeof out->blas_config, "%s", openblas_get_config());
+    out->gemm_avx512 = nn_gemm_avx512();
 }
 
 int nn_sys_check_blas(nn_err *err) {

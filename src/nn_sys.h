@@ -11,6 +11,7 @@ typedef struct nn_sys_info {
     int blas_threads;     /* openblas_get_num_threads() */
     int blas_parallel;    /* openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP */
     char blas_config[256];/* openblas_get_config() */
+    int gemm_avx512;      /* conv layers use temper's AVX-512 GEMM kernels (else cblas_sgemm) */
 } nn_sys_info;
 
 void nn_sys_info_get(nn_sys_info *out);

@@ -212,6 +212,7 @@ static void print_version(FILE *out) {
     nn_sys_info_get(&s);
     fprintf(out, "temper %s (git %s)\n", TEMPER_VERSION, TEMPER_GIT);
     fprintf(out, "BLAS: %s\n", s.blas_config);
+    fprintf(out, "conv GEMM: %s\n", s.gemm_avx512 ? "temper AVX-512 kernels" : "cblas_sgemm (no AVX-512)");
     fprintf(out, "BLAS threading: %s (mode %d)%s, %d threads\n", exp_blas_mode_name(s.blas_parallel),
             s.blas_parallel, s.blas_parallel == 2 ? "" : " - not the OpenMP build: `temper run` refuses it",
             s.blas_threads);

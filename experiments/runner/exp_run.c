@@ -169,6 +169,7 @@ static void json_environment(exp_json *j, const run_ctx *r) {
     exp_json_kv_uint(j, "parallel", (unsigned long long)r->sys.blas_parallel);
     exp_json_kv_string(j, "parallel_mode", exp_blas_mode_name(r->sys.blas_parallel));
     exp_json_object_end(j);
+    exp_json_kv_string(j, "conv_gemm", r->sys.gemm_avx512 ? "avx512" : "cblas");
     exp_json_kv_string(j, "temper_version", TEMPER_VERSION);
     exp_json_kv_string(j, "git_commit", TEMPER_GIT);
     /* The commit is taken when CMake configures the build; later edits are not reflected in it. */
