@@ -70,6 +70,20 @@ static size_t utf8_len(const unsigned char *s, size_t avail) {
     return n;
 }
 
+int nn_json_utf8_valid(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_len(u + i, len - i);
+        if (!n) return 0;
+        i += n;
+    }
+    return 1;
+}
+
 static int hex4(jp *p, size_t at, unsigned *out) {
     if (p->len - at < 4) return jp_fail(p, at, "truncated \\u escape");
     unsigned v = 0;

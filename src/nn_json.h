@@ -74,4 +74,7 @@ void nn_jbuf_printf(nn_jbuf *b, const char *fmt, ...) __attribute__((format(prin
 void nn_jbuf_str(nn_jbuf *b, const char *s);
 void nn_jbuf_free(nn_jbuf *b);
 
+/* 1 if s[0..len) is valid UTF-8 (what the reader accepts in strings), else 0. */
+int nn_json_utf8_valid(const char *s, size_t len);
+
 #endif

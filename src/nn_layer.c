@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 const nn_layer_field nn_layer_fields[NN_LAYER_N_FIELDS] = {
@@ -18,6 +19,16 @@ const nn_layer_field nn_layer_fields[NN_LAYER_N_FIELDS] = {
 /* NULL-terminated; order = the order kinds are listed in help and error messages. */
 static const nn_layer_ops *const KINDS[] = {
     &nn_dense_ops, &nn_conv2d_ops, &nn_maxpool_ops, &nn_flatten_ops, &nn_relu_ops, &nn_dropout_ops, NULL};
+
+void nn_layer_kinds_list(char *buf, size_t cap) {
+    size_t pos = 0;
+    if (cap) buf[0] = '\0';
+    for (size_t i = 0; KINDS[i] && pos < cap; i++) {
+        int w = snprintf(buf + pos, cap - pos, "%s%s", i ? ", " : "", KINDS[i]->kind);
+        if (w < 0) break;
+        pos += (size_t)w;
+    }
+}
 
 const nn_layer_ops *nn_layer_ops_find(const char *kind) {
     if (!kind) return NULL;

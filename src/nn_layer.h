@@ -91,6 +91,8 @@ struct nn_layer {
 const nn_layer_ops *nn_layer_ops_find(const char *kind);
 /* NULL-terminated list of all layer kinds (for help and error messages). */
 const nn_layer_ops *const *nn_layer_ops_all(void);
+/* "dense, conv2d, ..." (every kind, comma-separated) into buf, truncated to cap. */
+void nn_layer_kinds_list(char *buf, size_t cap);
 
 /* A layer cfg with kind set and defaults for its fields (stride 1, init he, ...). Unknown kind: kind "" */
 nn_layer_cfg nn_layer_cfg_default(const char *kind);

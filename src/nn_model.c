@@ -38,6 +38,8 @@ int nn_model_meta_set(nn_model_meta *m, const char *key, const char *value, nn_e
     if (vl >= sizeof m->value[0])
         return NN_FAIL(err, NN_E_INVAL, "metadata value of \"%s\" is %zu bytes long (max %zu)", key, vl,
                        sizeof m->value[0] - 1);
+    if (!nn_json_utf8_valid(key, kl) || !nn_json_utf8_valid(value, vl))
+        return NN_FAIL(err, NN_E_INVAL, "metadata \"%.64s\": key and value must be valid UTF-8", key);
     size_t i = 0;
     while (i < m->n && strcmp(m->key[i], key) != 0)
         i++;
@@ -303,6 +305,8 @@ static int ld_meta(loader *L, nn_model_meta *extra, nn_err *err) {
         return BAD("%s: temper.temperature \"%s\" is not a finite number > 0", L->path,
                    temp ? temp : "(missing)");
     L->temperature = (float)t;
+    if (!(L->temperature > 0.0f)) /* a positive double below float's range would load as 0 */
+        return BAD("%s: temper.temperature \"%s\" is not a finite number > 0 in float32", L->path, temp);
     return NN_OK;
 }
 

@@ -33,18 +33,6 @@ static unsigned cfg_fields_set(const nn_layer_cfg *c) {
     return f;
 }
 
-/* "dense, conv2d, ..." into buf. */
-static void kinds_list(char *buf, size_t cap) {
-    const nn_layer_ops *const *all = nn_layer_ops_all();
-    size_t pos = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; all[i] && pos < cap; i++) {
-        int w = snprintf(buf + pos, cap - pos, "%s%s", i ? ", " : "", all[i]->kind);
-        if (w < 0) break;
-        pos += (size_t)w;
-    }
-}
-
 /* Sets up layer i of kind cfg->kind on input shape `in`. Errors name the layer index and kind. */
 static int layer_setup(nn_layer *l, size_t i, const nn_layer_cfg *cfg, nn_shape in, nn_err *err) {
     l->cfg = *cfg;
@@ -53,7 +41,7 @@ static int layer_setup(nn_layer *l, size_t i, const nn_layer_cfg *cfg, nn_shape 
     l->ops = nn_layer_ops_find(kind);
     if (!l->ops) {
         char known[128];
-        kinds_list(known, sizeof known);
+        nn_layer_kinds_list(known, sizeof known);
         return NN_FAIL(err, NN_E_INVAL, "layer %zu: unknown kind \"%s\" (known: %s)", i, kind, known);
     }
     unsigned extra = cfg_fields_set(&l->cfg) & ~l->ops->fields;
@@ -77,8 +65,12 @@ int nn_net_create(nn_net **out, nn_shape in, const nn_layer_cfg *cfgs, size_t n,
     nn_net *net = NULL;
     *out = NULL;
     if (n == 0 || !cfgs) return NN_FAIL(err, NN_E_INVAL, "a net needs at least one layer");
-    if (nn_shape_size(in) == 0)
+    if (in.c == 0 || in.h == 0 || in.w == 0)
         return NN_FAIL(err, NN_E_SHAPE, "input shape %zux%zux%zu is empty", in.c, in.h, in.w);
+    if (in.c > NN_MAX_DIM || in.h > NN_MAX_DIM || in.w > NN_MAX_DIM ||
+        (double)in.c * (double)in.h * (double)in.w > (double)NN_MAX_DIM * 2048.0)
+        return NN_FAIL(err, NN_E_SHAPE, "input shape %zux%zux%zu is too large (each dimension <= %d, C*H*W <= 2^31)",
+                       in.c, in.h, in.w, NN_MAX_DIM);
     net = calloc(1, sizeof *net);
     if (!net) return NN_FAIL(err, NN_E_NOMEM, "net");
     net->n_layers = n;

@@ -15,6 +15,9 @@
 #include "nn_layer.h"
 #include "nn_rng.h"
 
+/* Largest input dimension (C, H or W) a net accepts; C*H*W is limited to 2^31. */
+#define NN_MAX_DIM (1 << 20)
+
 typedef struct nn_net {
     size_t n_layers;
     nn_layer *layers;

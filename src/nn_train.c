@@ -35,7 +35,8 @@ int nn_train_cfg_validate(const nn_train_cfg *cfg, nn_err *err) {
     if (!(cfg->temperature > 0.0f) || !isfinite(cfg->temperature))
         return NN_FAIL(err, NN_E_INVAL, "train.temperature must be > 0 and finite, got %g",
                        (double)cfg->temperature);
-    if (cfg->jitter < 0) return NN_FAIL(err, NN_E_INVAL, "train.jitter must be >= 0, got %d", cfg->jitter);
+    if (cfg->jitter < 0 || cfg->jitter > 64)
+        return NN_FAIL(err, NN_E_INVAL, "train.jitter must be in [0, 64] pixels, got %d", cfg->jitter);
     return nn_optim_cfg_validate(&cfg->optim, err);
 }
 

@@ -21,7 +21,7 @@ typedef struct nn_train_cfg {
     size_t batch_size;  /* >= 1 */
     float temperature;  /* softmax temperature of the default CE loss (> 0); recorded in net->temperature */
     uint64_t seed;      /* shuffling, dropout, jitter */
-    int jitter;         /* random translation by up to this many pixels (0 = off) */
+    int jitter;         /* random translation by up to this many pixels (0 = off, at most 64) */
     nn_optim_cfg optim;
     nn_loss_fn loss;    /* NULL: cross-entropy at `temperature` with hard labels */
     void *loss_ctx;

@@ -87,20 +87,6 @@ static char *replace(const char *s, const char *from, const char *to) {
     return r;
 }
 
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (remove(p) != 0) rm_tree(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int count_tmp_files(const char *dir) {
     DIR *d = opendir(dir);
     assert_non_null(d);
@@ -131,7 +117,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fx *f = *state;
-    rm_tree(f->dir);
+    rm_rf(f->dir);
     nn_net_destroy(f->net);
     free(f->buf);
     free(f->hdr);
@@ -379,6 +365,9 @@ static void test_reject_metadata(void **state) {
     expect_edit_rejected(f, "\"1,8,8\"", "\"1,8\"", NN_E_FORMAT, "temper.input_shape");
     expect_edit_rejected(f, "\"temper.temperature\":\"20\"", "\"temper.temperature\":\"-1\"", NN_E_FORMAT,
                          "temper.temperature");
+    expect_edit_rejected(f, "\"temper.temperature\":\"20\"", "\"temper.temperature\":\"1e-46\"", NN_E_FORMAT,
+                         "float32"); /* > 0 as a double, 0 as a float */
+    expect_edit_rejected(f, "\"1,8,8\"", "\"2,10275459842,7180892868\"", NN_E_FORMAT, "too large");
     expect_edit_rejected(f, "\"temper.version\":\"1\"", "\"temper.version\":\"2\"", NN_E_FORMAT, "version");
     expect_edit_rejected(f, "\"format\":\"pt\"", "\"format\":7", NN_E_FORMAT, "not a string");
 }
@@ -397,6 +386,8 @@ static void test_meta(void **state) {
     big[sizeof big - 1] = '\0';
     assert_int_equal(nn_model_meta_set(&m, "b", big, &err), NN_E_INVAL);
     assert_int_equal(nn_model_meta_set(&m, "", "x", &err), NN_E_INVAL);
+    assert_int_equal(nn_model_meta_set(&m, "b", "caf\xe9", &err), NN_E_INVAL); /* the loader would refuse it */
+    assert_non_null(strstr(err.msg, "UTF-8"));
     for (int i = 1; i < NN_MODEL_MAX_META; i++) {
         snprintf(key, sizeof key, "k%d", i);
         assert_int_equal(nn_model_meta_set(&m, key, "v", &err), NN_OK);

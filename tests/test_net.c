@@ -348,6 +348,8 @@ static void test_bad_configs(void **state) {
     expect_create_error(img, big_kernel, 1, NN_E_SHAPE, "layer 0 (conv2d)", "kernel");
     expect_create_error(MLP_IN, units0, 0, NN_E_INVAL, "at least one layer", "");
     expect_create_error((nn_shape){0, 1, 1}, units0, 3, NN_E_SHAPE, "empty", "");
+    /* 4294967296 * 4294967296 wraps to 0 in size_t: caught by the per-dimension limit, not "empty" */
+    expect_create_error((nn_shape){(size_t)1 << 32, (size_t)1 << 32, 1}, units0, 3, NN_E_SHAPE, "too large", "");
 }
 
 static void test_seed_determinism(void **state) {

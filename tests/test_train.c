@@ -297,6 +297,7 @@ static void test_validate(void **s) {
     EXPECT_BAD(c.temperature = 0.0f, "train.temperature");
     EXPECT_BAD(c.temperature = NAN, "train.temperature");
     EXPECT_BAD(c.jitter = -1, "train.jitter");
+    EXPECT_BAD(c.jitter = 65, "train.jitter");
     EXPECT_BAD(c.optim.momentum = 1.5f, "optimizer.momentum");
     /* nn_train refuses a bad cfg, a mismatched data set, and an empty one */
     nn_dataset d;

@@ -90,12 +90,13 @@ static int opt_store(const char *cmd, const cli_opt *o, const char *value, FILE 
             return 0;
         }
         break;
-    case OPT_INT:
-        if (parse_count(value, INT_MAX, &v) == 0) {
+    case OPT_INT: /* only --threads: 1..1024 (libgomp aborts when it cannot create a thread) */
+        if (parse_count(value, 1024, &v) == 0) {
             *(int *)o->dst = (int)v;
             return 0;
         }
-        break;
+        fprintf(errs, "temper %s: --%s: '%s' is not an integer in 1..1024\n", cmd, o->name, value);
+        return -1;
     case OPT_RANGE:
         if (parse_range_opt(value, o->dst) == 0) return 0;
         fprintf(errs, "temper %s: --%s: '%s' is not LO,HI with LO < HI\n", cmd, o->name, value);

@@ -8,6 +8,7 @@
 #include "nn_data.h"
 #include "nn_io.h"
 #include "nn_model.h"
+#include "nn_sys.h"
 
 int exp_parse_range(const char *s, float *lo, float *hi) {
     char *end;
@@ -82,6 +83,8 @@ int exp_eval(const exp_eval_opts *o, FILE *out, nn_err *err) {
     nn_eval ev;
     memset(&meta, 0, sizeof meta);
     exp_threads_set(o->threads);
+    nn_err blas = {0};
+    if (nn_sys_check_blas(&blas) && out) fprintf(out, "temper: warning: %s\n", blas.msg);
     int rc = nn_model_load(&net, &meta, o->model, err);
     if (!rc) rc = eval_data_cfg(o, &meta, &dc, err);
     if (!rc) rc = nn_data_load(&dc, &train, NULL, &test, err);
