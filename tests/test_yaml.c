@@ -226,6 +226,17 @@ static void test_errors_ranges(void **state) {
         "t.yaml:4:31: train.schedule.milestones[1]: must be greater than the previous milestone 60, got 40");
     expect_error(HEAD "train:\n  schedule: {milestones: [1, 2, 3, 4, 5, 6, 7, 8, 9]}\n",
                  "t.yaml:4:26: train.schedule.milestones: at most 8 milestones, got 9");
+    expect_error(HEAD "train: {jitter: 65}\n", "t.yaml:3:17: train.jitter: must be in [0, 64], got 65");
+    expect_error("threads: 1025\n" HEAD, "t.yaml:1:10: threads: must be in [0, 1024], got 1025");
+    { /* the bounds themselves are accepted */
+        static const char y[] = "threads: 1024\n" HEAD "train: {jitter: 64}\n";
+        exp_config c;
+        nn_err err = {0};
+        int rc = exp_config_parse(y, strlen(y), "t.yaml", &c, &err);
+        if (rc) fail_msg("unexpected error: %s", err.msg);
+        assert_int_equal(c.threads, 1024);
+        assert_int_equal(c.train.jitter, 64);
+    }
     char longname[300] = "name: ";
     memset(longname + 6, 'a', 200);
     strcpy(longname + 206, "\n" HEAD);
@@ -305,6 +316,59 @@ static void test_errors_file(void **state) {
     expect_error(HEAD "train: *nowhere\n", "t.yaml:3:8: syntax error: found undefined alias");
 }
 
+/* The net is built once on the data set's input shape (1x28x28 for mnist): shape errors name the layer. */
+static void test_errors_shapes(void **state) {
+    (void)state;
+    /* "model: [{...}, {type: dense, units: 10}]": the first item is 9..45, ", " then the second '{' at 48 */
+    expect_error(
+        "data: {name: mnist}\nmodel: [{type: conv2d, filters: 2, kernel: 3}, {type: dense, units: 10}]\n",
+        "t.yaml:2:48: model[1]: dense: input is 2x26x26: dense after a spatial layer needs flatten first");
+    /* 28 -conv k3-> 26 -pool 2-> 13; a 14-kernel does not fit: the third item, line 5, '-' 3, '{' 5 */
+    expect_error("data: {name: fashion-mnist}\nmodel:\n  - {type: conv2d, filters: 4, kernel: 3}\n"
+                 "  - {type: maxpool, kernel: 2}\n  - {type: conv2d, filters: 4, kernel: 14}\n",
+                 "t.yaml:5:5: model[2]: conv2d: kernel 14 is larger than the padded input 13x13");
+    /* block style: the item's mark is its first key (line 4, column 5) */
+    expect_error(
+        "data: {name: mnist}\nmodel:\n  - {type: flatten}\n  - type: conv2d\n    filters: 1\n    kernel: 3\n",
+        "t.yaml:4:5: model[1]: conv2d: kernel 3 is larger than the padded input 1x1");
+    /* the same layers with flatten, or a kernel that fits exactly (13 -> 1x1), are fine */
+    exp_config c;
+    nn_err err = {0};
+    const char *y = "data: {name: mnist}\nmodel: [{type: conv2d, filters: 2, kernel: 3}, {type: flatten}, "
+                    "{type: dense, units: 10}]\n";
+    int rc = exp_config_parse(y, strlen(y), "t.yaml", &c, &err);
+    if (rc) fail_msg("unexpected error: %s", err.msg);
+    y = "data: {name: mnist}\nmodel: [{type: conv2d, filters: 4, kernel: 3}, {type: maxpool, kernel: 2},\n"
+        "        {type: conv2d, filters: 4, kernel: 13}, {type: flatten}, {type: dense, units: 10}]\n";
+    rc = exp_config_parse(y, strlen(y), "t.yaml", &c, &err);
+    if (rc) fail_msg("unexpected error: %s", err.msg);
+}
+
+/* name and output must be valid UTF-8. libyaml rejects invalid bytes in the file itself; a default name
+ * derived from a file name with an invalid byte (0xe9: Latin-1 e-acute) gets its own message. */
+static void test_errors_utf8(void **state) {
+    (void)state;
+    /* libyaml's mark is just past the bad byte: "name: caf" is 9 characters, 0xe9 the 10th */
+    expect_error("name: caf\xe9\n" HEAD, "t.yaml:1:11: invalid input: invalid trailing UTF-8 octet");
+    expect_error("output: out/caf\xe9\n" HEAD, "t.yaml:1:17: invalid input: invalid trailing UTF-8 octet");
+    exp_config c;
+    nn_err err = {0};
+    static const char y[] = HEAD;
+    assert_int_equal(exp_config_parse(y, strlen(y), "dir/caf\xe9.yaml", &c, &err), NN_E_INVAL);
+    if (!strstr(err.msg, "dir/caf\xe9.yaml:1:1: name: the file name is not valid UTF-8") ||
+        !strstr(err.msg, "set name:"))
+        fail_msg("message: %s", err.msg);
+    /* with an explicit name the file name does not matter; valid multi-byte names are fine */
+    static const char named[] = "name: caf\xc3\xa9\noutput: r/\xe2\x82\xac\n" HEAD;
+    int rc = exp_config_parse(named, strlen(named), "dir/caf\xe9.yaml", &c, &err);
+    if (rc) fail_msg("unexpected error: %s", err.msg);
+    assert_string_equal(c.name, "caf\xc3\xa9");
+    assert_string_equal(c.output, "r/\xe2\x82\xac");
+    rc = exp_config_parse(y, strlen(y), "dir/caf\xc3\xa9.yaml", &c, &err);
+    if (rc) fail_msg("unexpected error: %s", err.msg);
+    assert_string_equal(c.name, "caf\xc3\xa9");
+}
+
 /* The modules' validators run after parsing; their messages get the path and the section's key mark. */
 static void test_validators(void **state) {
     (void)state;
@@ -369,7 +433,8 @@ int main(void) {
         cmocka_unit_test(test_full),         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors_types), cmocka_unit_test(test_errors_ranges),
         cmocka_unit_test(test_errors_keys),  cmocka_unit_test(test_errors_layers),
-        cmocka_unit_test(test_errors_file),  cmocka_unit_test(test_validators),
+        cmocka_unit_test(test_errors_file),  cmocka_unit_test(test_errors_shapes),
+        cmocka_unit_test(test_errors_utf8),  cmocka_unit_test(test_validators),
         cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,8 @@
 
 #include "exp_yaml.h"
 #include "nn_io.h"
+#include "nn_json.h"
+#include "nn_net.h"
 #include "nn_optim.h"
 
 /* ---- custom setters ---- */
@@ -100,18 +102,9 @@ static const exp_field layer_fields[] = {
 };
 static const exp_table layer_table = EXP_TABLE(layer_fields);
 
-/* "dense, conv2d, ..." from nn_layer_ops_all(). */
-static void list_kinds(char *buf, size_t cap) {
-    const nn_layer_ops *const *all = nn_layer_ops_all();
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; all[i] && used < cap; i++)
-        used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", all[i]->kind);
-}
-
 static int parse_layer(exp_yaml *y, yaml_node_t *v, const char *key, nn_layer_cfg *out, nn_err *err) {
     char kinds[160], tkey[64], kind[64], what[96];
-    list_kinds(kinds, sizeof kinds);
+    nn_layer_kinds_list(kinds, sizeof kinds);
     if (v->type != YAML_MAPPING_NODE)
         return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a mapping such as {type: relu}, got %s",
                              exp_yaml_kind(v));
@@ -190,7 +183,7 @@ static const exp_field train_fields[] = {
     {EXP_KEY("batch_size", EXP_F_SIZE, nn_train_cfg, batch_size), EXP_GE(1)},
     {EXP_KEY("temperature", EXP_F_FLOAT, nn_train_cfg, temperature), EXP_GT(0)},
     {EXP_KEY("seed", EXP_F_U64, nn_train_cfg, seed)},
-    {EXP_KEY("jitter", EXP_F_INT, nn_train_cfg, jitter)},
+    {EXP_KEY("jitter", EXP_F_INT, nn_train_cfg, jitter), EXP_IN(0, 64)},
     {EXP_KEY("optimizer", EXP_F_MAP, nn_train_cfg, optim), .sub = &optim_table},
     {EXP_KEY("schedule", EXP_F_MAP, nn_train_cfg, optim), .sub = &schedule_table},
 };
@@ -200,7 +193,7 @@ static const exp_table train_table = EXP_TABLE(train_fields);
 static const exp_field top_fields[] = {
     {EXP_STR("name", exp_config, name)},
     {EXP_STR("output", exp_config, output)},
-    {EXP_KEY("threads", EXP_F_INT, exp_config, threads)},
+    {EXP_KEY("threads", EXP_F_INT, exp_config, threads), EXP_IN(0, 1024)},
     {EXP_KEY("data", EXP_F_MAP, exp_config, data), .flags = EXP_REQUIRED, .sub = &data_table},
     {.key = "model", .type = EXP_F_CUSTOM, .flags = EXP_REQUIRED, .set = set_model},
     {EXP_KEY("train", EXP_F_MAP, exp_config, train), .sub = &train_table},
@@ -222,11 +215,83 @@ static int fill_defaults(exp_yaml *y, exp_config *cfg, nn_err *err) {
         if (len == 0 || len >= sizeof cfg->name)
             return exp_yaml_fail(y, NULL, "name", NN_E_INVAL, err,
                                  "cannot derive a name from the file name (%zu characters); set name:", len);
+        if (!nn_json_utf8_valid(base, len))
+            return exp_yaml_fail(
+                y, NULL, "name", NN_E_INVAL, err,
+                "the file name is not valid UTF-8, so no name can be derived from it; set name:");
         memcpy(cfg->name, base, len);
         cfg->name[len] = '\0';
     }
     if (!cfg->output[0]) snprintf(cfg->output, sizeof cfg->output, "results/%s", cfg->name);
     return NN_OK;
+}
+
+/* name and output end up in JSON reports and file names: both must be valid UTF-8 (libyaml already
+ * rejects invalid bytes in the file itself; this also covers values that arrive by other routes). */
+static int check_utf8(exp_yaml *y, const exp_config *cfg, nn_err *err) {
+    static const char *const keys[] = {"name", "output"};
+    const char *vals[] = {cfg->name, cfg->output};
+    for (size_t i = 0; i < 2; i++)
+        if (!nn_json_utf8_valid(vals[i], strlen(vals[i])))
+            return exp_yaml_fail(y, exp_yaml_map_get(y, exp_yaml_root(y), keys[i], NULL), keys[i], NN_E_INVAL,
+                                 err, "not valid UTF-8");
+    return NN_OK;
+}
+
+/* The input shape of each data set (C x H x W); 0 for an unknown name. */
+static int data_input_shape(const char *name, nn_shape *out) {
+    static const struct {
+        const char *name;
+        nn_shape shape;
+    } sets[] = {{"mnist", {1, 28, 28}}, {"fashion-mnist", {1, 28, 28}}};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        if (strcmp(name, sets[i].name) == 0) {
+            *out = sets[i].shape;
+            return 1;
+        }
+    return 0;
+}
+
+/* Builds the net once on the data set's input shape so that shape errors (dense without flatten, a kernel
+ * larger than its input, ...) are reported now, at the offending layer's mark, not after loading the data.
+ * nn_net_create's messages begin "layer <i> (<kind>): "; that prefix becomes the key model[<i>]. */
+static int validate_model(exp_yaml *y, const exp_config *cfg, nn_err *err) {
+    yaml_node_t *root = exp_yaml_root(y), *mk = NULL;
+    yaml_node_t *data = exp_yaml_map_get(y, root, "data", NULL),
+                *model = exp_yaml_map_get(y, root, "model", &mk);
+    nn_shape in;
+    if (!data_input_shape(cfg->data.name, &in))
+        return exp_yaml_fail(y, exp_yaml_map_get(y, data, "name", NULL), "data.name", NN_E_INVAL, err,
+                             "no input shape known for data set '%s'", cfg->data.name);
+    nn_net *net = NULL;
+    nn_err e;
+    nn_err_clear(&e);
+    int rc = nn_net_create(&net, in, cfg->layers, cfg->n_layers, &e);
+    nn_net_destroy(net);
+    if (!rc) return NN_OK;
+    const char *msg = e.msg, *kind = "", *close = NULL;
+    char *end = NULL;
+    size_t i = cfg->n_layers, klen = 0;
+    if (strncmp(msg, "layer ", 6) == 0 && msg[6] >= '0' && msg[6] <= '9') {
+        unsigned long long v = strtoull(msg + 6, &end, 10);
+        if (v < cfg->n_layers) i = (size_t)v;
+    }
+    if (i == cfg->n_layers || !model || model->type != YAML_SEQUENCE_NODE)
+        return exp_yaml_fail(y, model ? model : mk, "model", rc, err, "%s", msg);
+    msg = end;
+    if (msg[0] == ' ' && msg[1] == '(' && (close = strstr(msg, "): ")) != NULL) {
+        kind = msg + 2;
+        klen = (size_t)(close - kind);
+        msg = close + 3;
+    } else if (msg[0] == ':' && msg[1] == ' ') {
+        msg += 2;
+    }
+    char key[32];
+    snprintf(key, sizeof key, "model[%zu]", i);
+    yaml_node_t *at = exp_yaml_node(y, model->data.sequence.items.start[i]);
+    if (klen == 0 || (strncmp(msg, kind, klen) == 0 && msg[klen] == ':')) /* "conv2d: ..." already */
+        return exp_yaml_fail(y, at, key, rc, err, "%s", msg);
+    return exp_yaml_fail(y, at, key, rc, err, "%.*s: %s", (int)klen, kind, msg);
 }
 
 /* Runs the modules' validators; their messages get the path and the mark of the section's key. */
@@ -241,6 +306,8 @@ static int validate(exp_yaml *y, const exp_config *cfg, nn_err *err) {
         exp_yaml_map_get(y, train, "schedule", &sk);
     }
     if (nn_data_cfg_validate(&cfg->data, &e)) return exp_yaml_fail(y, dk, "data", e.code, err, "%s", e.msg);
+    int rc = validate_model(y, cfg, err);
+    if (rc) return rc;
     if (nn_optim_cfg_validate(&cfg->train.optim, &e)) {
         yaml_node_t *at = ok ? ok : sk ? sk : tk;
         return exp_yaml_fail(y, at,
@@ -278,6 +345,7 @@ int exp_config_parse(const char *text, size_t len, const char *path, exp_config 
     }
     rc = exp_yaml_apply(&y, root, "", &top_table, EXP_ALL_FIELDS, NULL, cfg, err);
     if (!rc) rc = fill_defaults(&y, cfg, err);
+    if (!rc) rc = check_utf8(&y, cfg, err);
     if (!rc) rc = validate(&y, cfg, err);
 fail:
     exp_yaml_free(&y);

@@ -4,7 +4,7 @@
  * naming file:line:column and the dotted key):
  *   name: quickstart                 # default: the file's base name without .yaml
  *   output: results/quickstart       # default: results/<name>
- *   threads: 0                       # OpenMP threads, 0 = OMP_NUM_THREADS / all cores
+ *   threads: 0                       # OpenMP threads (0..1024), 0 = OMP_NUM_THREADS / all cores
  *   data:
  *     name: mnist                    # required: mnist | fashion-mnist
  *     range: [0, 1]                  # pixel range [lo, hi]
@@ -26,7 +26,7 @@
  *     batch_size: 128
  *     temperature: 1
  *     seed: 0
- *     jitter: 0                      # random translation by up to k pixels
+ *     jitter: 0                      # random translation by up to k pixels (0..64)
  *     optimizer: {type: sgd, lr: 0.01, momentum: 0.9, nesterov: true, weight_decay: 0, decay: 0,
  *                 beta1: 0.9, beta2: 0.999, eps: 1e-8}
  *     schedule: {milestones: [40, 60], gamma: 0.1}
