@@ -476,21 +476,27 @@ void nn_jbuf_printf(nn_jbuf *b, const char *fmt, ...) {
 
 void nn_jbuf_str(nn_jbuf *b, const char *s) {
     nn_jbuf_puts(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"')
-            nn_jbuf_puts(b, "\\\"");
-        else if (*c == '\\')
-            nn_jbuf_puts(b, "\\\\");
-        else if (*c == '\n')
-            nn_jbuf_puts(b, "\\n");
-        else if (*c == '\t')
-            nn_jbuf_puts(b, "\\t");
-        else if (*c < 0x20)
-            nn_jbuf_printf(b, "\\u%04x", (unsigned)*c);
-        else if (!jbuf_grow(b, 1)) {
-            b->p[b->len++] = (char)*c;
-            b->p[b->len] = '\0';
+    size_t left = strlen(s);
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        size_t n = 1;
+        if (*c == '"' || *c == '\\')
+            nn_jbuf_printf(b, "\\%c", *c);
+        else if (*c < 0x20) {
+            const char *named = *c == '\n' ? "\\n" : *c == '\t' ? "\\t" : *c == '\r' ? "\\r" : NULL;
+            if (named)
+                nn_jbuf_puts(b, named);
+            else
+                nn_jbuf_printf(b, "\\u%04x", (unsigned)*c);
+        } else if (*c < 0x80)
+            nn_jbuf_printf(b, "%c", *c);
+        else if ((n = utf8_len(c, left)) != 0)
+            nn_jbuf_printf(b, "%.*s", (int)n, (const char *)c);
+        else {
+            nn_jbuf_puts(b, "\\ufffd"); /* invalid UTF-8: the replacement character */
+            n = 1;
         }
+        c += n;
+        left -= n;
     }
     nn_jbuf_puts(b, "\"");
 }

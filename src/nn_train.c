@@ -226,13 +226,10 @@ static int eval_batch(nn_net *net, const nn_dataset *d, size_t b0, size_t nb, nn
     if (rc) return rc;
     out->loss += nn_loss_ce(logits, d->y + b0, nb, k, 1.0f, NULL) * (double)nb;
     for (size_t i = 0; i < nb; i++) {
-        const float *z = logits + i * k;
-        size_t best = 0;
-        for (size_t j = 1; j < k; j++)
-            if (z[j] > z[best]) best = j;
-        int y = d->y[b0 + i];
+        int best, y = d->y[b0 + i];
+        nn_argmax(logits + i * k, 1, k, &best);
         out->class_total[y]++;
-        if ((int)best != y) {
+        if (best != y) {
             out->class_errors[y]++;
             out->errors++;
         }

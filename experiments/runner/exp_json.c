@@ -95,63 +95,11 @@ void exp_json_array_end(exp_json *j) {
 
 /* Length of the valid UTF-8 sequence starting at s (1..4), or 0 if the bytes there are not one
  * (bad lead byte, missing continuation, overlong form, surrogate, above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s) {
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp, min;
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0)
-        n = 2, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        n = 3, cp = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0)
-        n = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the terminating NUL */
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return n;
-}
-
+/* A JSON string: escapes, invalid UTF-8 replaced by U+FFFD (nn_jbuf_str). */
 static void escaped(exp_json *j, const char *str) {
-    const unsigned char *s = (const unsigned char *)str;
-    put(j, "\"", 1);
-    while (*s) {
-        unsigned c = *s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c;
-            put(j, esc, 2);
-        } else if (c < 0x20) {
-            const char *named = c == '\n'   ? "\\n"
-                                : c == '\t' ? "\\t"
-                                : c == '\r' ? "\\r"
-                                : c == '\b' ? "\\b"
-                                : c == '\f' ? "\\f"
-                                            : NULL;
-            if (named)
-                puts_(j, named);
-            else {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                puts_(j, esc);
-            }
-        } else {
-            size_t n = utf8_len(s);
-            if (n == 0) {
-                puts_(j, "\\ufffd");
-                n = 1;
-            } else {
-                put(j, (const char *)s, n);
-            }
-            s += n;
-            continue;
-        }
-        s++;
-    }
-    put(j, "\"", 1);
+    if (j->failed) return;
+    nn_jbuf_str(&j->b, str);
+    if (j->b.oom) j->failed = NN_E_NOMEM;
 }
 
 void exp_json_key(exp_json *j, const char *key) {
