@@ -156,7 +156,7 @@ static int train_epoch(train_run *r, const nn_dataset *val, nn_progress_fn cb, v
     nn_progress p = progress_of(r, NN_PROGRESS_EPOCH, r->batches);
     if (val && val->n) {
         nn_eval ev;
-        int rc = nn_evaluate(r->net, val, r->cfg->batch_size, &ev, err);
+        int rc = nn_evaluate(r->net, val, r->cfg->batch_size, NULL, &ev, err);
         if (rc) return rc;
         p.val_loss = ev.loss;
         p.val_acc = ev.accuracy;
@@ -218,12 +218,15 @@ fail:
     return rc;
 }
 
-/* Batch [b0, b0 + nb) of d: predictions, per-class counts and the summed CE at T=1 into out. */
-static int eval_batch(nn_net *net, const nn_dataset *d, size_t b0, size_t nb, nn_eval *out, nn_err *err) {
+/* Batch [b0, b0 + nb) of d: predictions, per-class counts and the summed CE at T=1 into out; the logits
+ * into keep[b0 * k ...] when keep is not NULL. */
+static int eval_batch(nn_net *net, const nn_dataset *d, size_t b0, size_t nb, float *keep, nn_eval *out,
+                      nn_err *err) {
     const size_t k = net->n_classes;
     const float *logits;
     int rc = nn_net_forward(net, d->x + b0 * net->n_in, nb, 0, NULL, &logits, err);
     if (rc) return rc;
+    if (keep) memcpy(keep + b0 * k, logits, nb * k * sizeof *keep);
     out->loss += nn_loss_ce(logits, d->y + b0, nb, k, 1.0f, NULL) * (double)nb;
     for (size_t i = 0; i < nb; i++) {
         int best, y = d->y[b0 + i];
@@ -237,7 +240,7 @@ static int eval_batch(nn_net *net, const nn_dataset *d, size_t b0, size_t nb, nn
     return NN_OK;
 }
 
-int nn_evaluate(nn_net *net, const nn_dataset *d, size_t batch, nn_eval *out, nn_err *err) {
+int nn_evaluate(nn_net *net, const nn_dataset *d, size_t batch, float *logits, nn_eval *out, nn_err *err) {
     memset(out, 0, sizeof *out);
     double t0 = now_s();
     if (batch < 1) return NN_FAIL(err, NN_E_INVAL, "evaluation batch size must be >= 1, got %zu", batch);
@@ -246,7 +249,7 @@ int nn_evaluate(nn_net *net, const nn_dataset *d, size_t batch, nn_eval *out, nn
     if ((rc = nn_net_reserve(net, batch, err))) return rc;
     for (size_t b0 = 0; b0 < d->n; b0 += batch) {
         size_t nb = d->n - b0 < batch ? d->n - b0 : batch;
-        if ((rc = eval_batch(net, d, b0, nb, out, err))) return rc;
+        if ((rc = eval_batch(net, d, b0, nb, logits, out, err))) return rc;
     }
     out->n = d->n;
     out->accuracy = d->n ? (double)(d->n - out->errors) / (double)d->n : NAN;

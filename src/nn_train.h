@@ -61,7 +61,8 @@ typedef struct nn_eval {
     double seconds;
 } nn_eval;
 
-/* Evaluates net on d in batches of at most `batch` (eval mode). */
-int nn_evaluate(nn_net *net, const nn_dataset *d, size_t batch, nn_eval *out, nn_err *err);
+/* Evaluates net on d in batches of at most `batch` (eval mode). logits (NULL: not kept) receives the
+ * logits [d->n, n_classes] from the same forward passes. */
+int nn_evaluate(nn_net *net, const nn_dataset *d, size_t batch, float *logits, nn_eval *out, nn_err *err);
 
 #endif

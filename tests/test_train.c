@@ -90,10 +90,10 @@ static void test_learns(void **s) {
     c.temperature = 2.0f;
     nn_err err = {0};
     nn_eval before, after;
-    assert_int_equal(nn_evaluate(net, &te, 64, &before, &err), NN_OK);
+    assert_int_equal(nn_evaluate(net, &te, 64, NULL, &before, &err), NN_OK);
     if (nn_train(net, &tr, NULL, &c, NULL, NULL, &err)) fail_msg("nn_train: %s", err.msg);
     assert_close(net->temperature, 2.0, 0, 0);
-    assert_int_equal(nn_evaluate(net, &te, 64, &after, &err), NN_OK);
+    assert_int_equal(nn_evaluate(net, &te, 64, NULL, &after, &err), NN_OK);
     if (after.accuracy < 0.95)
         fail_msg("accuracy %.3f < 0.95 (before training %.3f)", after.accuracy, before.accuracy);
     assert_true(after.loss < before.loss && after.loss < 0.3);
@@ -253,7 +253,7 @@ static void test_evaluate(void **s) {
     nn_dataset d = {5, {3, 1, 1}, 3, x, y, NULL};
     nn_eval e;
     nn_err err = {0};
-    assert_int_equal(nn_evaluate(net, &d, 2, &e, &err), NN_OK);
+    assert_int_equal(nn_evaluate(net, &d, 2, NULL, &e, &err), NN_OK);
     assert_int_equal(e.n, 5);
     assert_int_equal(e.errors, 1);
     assert_close(e.accuracy, 0.8, 1e-12, 0);
@@ -270,7 +270,7 @@ static void test_evaluate(void **s) {
     assert_close(e.loss, want / 5.0, 1e-9, 1e-9);
     assert_true(e.seconds >= 0.0);
     y[3] = 3; /* out of range for a 3-class net */
-    assert_int_equal(nn_evaluate(net, &d, 2, &e, &err), NN_E_INVAL);
+    assert_int_equal(nn_evaluate(net, &d, 2, NULL, &e, &err), NN_E_INVAL);
     assert_non_null(strstr(err.msg, "label 3"));
     nn_net_destroy(net);
 }

@@ -46,12 +46,14 @@ static int eval_data_cfg(const exp_eval_opts *o, const nn_model_meta *meta, nn_d
 }
 
 /* Logits of every test sample into a float32 .npy [n, classes]. */
-static int eval_logits(nn_net *net, const nn_dataset *test, const char *path, nn_err *err) {
+/* Evaluates; with o->logits also writes the logits of the same forward passes as .npy. */
+static int eval_run(const exp_eval_opts *o, nn_net *net, const nn_dataset *test, nn_eval *ev, nn_err *err) {
     size_t dims[2] = {test->n, net->n_classes};
-    float *z = malloc(dims[0] * dims[1] * sizeof *z);
-    if (!z) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu x %zu logits", dims[0], dims[1]);
-    int rc = nn_net_predict(net, test->x, test->n, z, err);
-    if (!rc) rc = nn_npy_write_f32(path, z, 2, dims, err);
+    float *z = NULL;
+    if (o->logits && !(z = malloc(dims[0] * dims[1] * sizeof *z)))
+        return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu x %zu logits", dims[0], dims[1]);
+    int rc = nn_evaluate(net, test, o->batch, z, ev, err);
+    if (!rc && z) rc = nn_npy_write_f32(o->logits, z, 2, dims, err);
     free(z);
     return rc;
 }
@@ -88,8 +90,7 @@ int exp_eval(const exp_eval_opts *o, FILE *out, nn_err *err) {
     int rc = nn_model_load(&net, &meta, o->model, err);
     if (!rc) rc = eval_data_cfg(o, &meta, &dc, err);
     if (!rc) rc = nn_data_load(&dc, &train, NULL, &test, err);
-    if (!rc) rc = nn_evaluate(net, &test, o->batch, &ev, err);
-    if (!rc && o->logits) rc = eval_logits(net, &test, o->logits, err);
+    if (!rc) rc = eval_run(o, net, &test, &ev, err);
     if (!rc && out) eval_print(o, &dc, net, &ev, out);
     nn_dataset_free(&train);
     nn_dataset_free(&test);

@@ -128,7 +128,7 @@ static int run_train(run_ctx *r, FILE *progress, nn_err *err) {
     r->train_s = exp_now() - t0;
     exp_progress_end(&r->prog);
     if (rc) return rc;
-    return nn_evaluate(r->net, &r->test, c->train.batch_size, &r->ev, err);
+    return nn_evaluate(r->net, &r->test, c->train.batch_size, NULL, &r->ev, err);
 }
 
 /* train_log.csv: one row per epoch; missing validation values are empty fields. */
