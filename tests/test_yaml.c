@@ -251,7 +251,7 @@ static void test_errors_keys(void **state) {
         "exclude_classes, test_subset)");
     expect_error(
         HEAD "trian: {epochs: 1}\n",
-        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, train)");
+        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, train, attacks)");
     expect_error(HEAD "train:\n  optimizer: {type: sgd, momentun: 0.9}\n",
                  "t.yaml:4:26: train.optimizer.momentun: unknown key (expected one of: type, lr, momentum,");
     expect_error("model: [{type: relu}]\ndata:\n  shuffle: true\n", "t.yaml:3:3: data.name: required");
@@ -260,6 +260,48 @@ static void test_errors_keys(void **state) {
     expect_error(HEAD "train:\n  epochs: 2\n  epochs: 3\n",
                  "t.yaml:5:3: train.epochs: duplicate key (first given at 4:3)");
     expect_error("data: {name: mnist}\nmodel: []\n", "t.yaml:2:8: model: must list at least one layer");
+}
+
+/* The attacks: list: values land in the attack configs (data range included), defaults fill the rest. */
+static void test_attacks(void **state) {
+    (void)state;
+    exp_config c;
+    nn_err err;
+    nn_err_clear(&err);
+    static const char yaml[] = "data: {name: mnist, range: [-0.5, 0.5]}\nmodel: [{type: flatten}, {type: dense, units: 10}]\n"
+                               "attacks:\n"
+                               "  - {type: fgsm, eps: [0.1, 0.3]}\n"
+                               "  - {type: pgd-l2, name: pgd2, eps: 1.5, iters: 7, step: 0.5, restarts: 3, loss: margin, kappa: 2}\n"
+                               "  - {type: jsma, on: logits, gamma: 0.1, samples: 100, targets: next}\n"
+                               "  - {type: cw, targeted: true, iters: 100, search_steps: 5, lr: 0.05, c0: 0.01, eps: [1, 2]}\n"
+                               "  - {type: deepfool, overshoot: 0.05, grid: 0}\n";
+    if (exp_config_parse(yaml, sizeof yaml - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.n_attacks, 5);
+    exp_attack *a = c.attacks;
+    assert_string_equal(a[0].name, "fgsm");
+    assert_int_equal(a[0].n_eps, 2);
+    assert_true(a[0].eps[1] == 0.3f && a[0].cfg.lo == -0.5f && a[0].cfg.hi == 0.5f && a[0].samples == 1000);
+    assert_string_equal(a[1].name, "pgd2");
+    assert_true(a[1].cfg.kind == ATK_PGD && a[1].cfg.norm == ATK_L2 && a[1].cfg.loss == ATK_LOSS_MARGIN);
+    assert_true(a[1].cfg.iters == 7 && a[1].cfg.restarts == 3 && a[1].cfg.step == 0.5f && a[1].cfg.kappa == 2.0f);
+    assert_true(a[2].cfg.kind == ATK_JSMA && a[2].cfg.targeted && a[2].cfg.jsma_on == ATK_JSMA_LOGITS);
+    assert_true(a[2].targets == EXP_TARGETS_NEXT && a[2].samples == 100 && a[2].cfg.gamma == 0.1f);
+    assert_true(a[3].cfg.targeted && a[3].cfg.search_steps == 5 && a[3].cfg.c0 == 0.01f && a[3].n_eps == 2);
+    assert_true(a[4].cfg.kind == ATK_DEEPFOOL && a[4].cfg.overshoot == 0.05f && a[4].grid == 0);
+}
+
+static void test_errors_attacks(void **state) {
+    (void)state;
+    expect_error(HEAD "attacks:\n  - {type: pdg}\n",
+                 "t.yaml:4:12: attacks[0].type: unknown attack 'pdg' (expected one of: fgsm, fgm,");
+    expect_error(HEAD "attacks:\n  - {type: fgsm, gamma: 0.1}\n",
+                 "t.yaml:4:18: attacks[0].gamma: not accepted by attack type 'fgsm'");
+    expect_error(HEAD "attacks:\n  - {type: pgd, eps: [0.1, 0]}\n", "t.yaml:4:28: attacks[0].eps[1]: must be > 0");
+    expect_error(HEAD "attacks:\n  - {type: pgd, loss: xent}\n", "t.yaml:4:23: attacks[0].loss: expected one of: ce, margin");
+    expect_error(HEAD "attacks:\n  - {type: fgsm}\n  - {type: fgsm}\n",
+                 "t.yaml:5:5: attacks[1]: a second attack named 'fgsm'");
+    expect_error(HEAD "attacks:\n  - {type: deepfool, targeted: true}\n", "attacks[0].targeted: not accepted by attack type 'deepfool'");
+    expect_error(HEAD "attacks: {type: fgsm}\n", "t.yaml:3:10: attacks: expected a list of attacks");
 }
 
 static void test_errors_layers(void **state) {
@@ -435,7 +477,8 @@ int main(void) {
         cmocka_unit_test(test_errors_keys),  cmocka_unit_test(test_errors_layers),
         cmocka_unit_test(test_errors_file),  cmocka_unit_test(test_errors_shapes),
         cmocka_unit_test(test_errors_utf8),  cmocka_unit_test(test_validators),
-        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load),         cmocka_unit_test(test_attacks),
+        cmocka_unit_test(test_errors_attacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

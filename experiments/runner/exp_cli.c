@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static const char usage_main[] =
     "commands:\n"
     "  run FILE.yaml      train and test the network an experiment file describes\n"
     "  eval MODEL         evaluate a model file on a test set\n"
+    "  attack MODEL       attack a model file (FGSM, PGD, JSMA, C&W, DeepFool) on its test set\n"
     "  help [COMMAND]     this text, or a command's options\n"
     "\n"
     "options: --help, --version\n"
@@ -49,6 +51,37 @@ static const char usage_eval[] =
     "  --limit N         evaluate the first N test samples only\n"
     "  --logits OUT.npy  write the logits [n, classes] as float32 .npy\n"
     "  --threads N       OpenMP threads\n";
+
+static const char usage_attack[] =
+    "usage: temper attack MODEL.safetensors --attack NAME [options]\n"
+    "\n"
+    "Attacks the first --samples test images and writes a results folder (attacks.json, summary.csv, and\n"
+    "per run samples.csv, adv.npy, labels.npy, targets.npy, grid.png). Prints robust accuracy, success rate,\n"
+    "distortions and the gradient-masking diagnostics, with a warning when the numbers look like masking.\n"
+    "\n"
+    "  --attack NAME       fgsm | fgm | bim | bim-l2 | pgd | pgd-l2 | jsma | cw | deepfool\n"
+    "  --eps LIST          budgets, e.g. 0.1,0.2,0.3 (bounded attacks: one run each, default 0.3, L2: 2;\n"
+    "                      jsma/cw/deepfool: extra summaries within each bound)\n"
+    "  --samples N         first N test images (default 1000)\n"
+    "  --targeted          targeted attack (jsma always is; deepfool never)\n"
+    "  --targets WHICH     all (every other class, default) | next | random\n"
+    "  --loss ce|margin    fgsm/bim/pgd objective (default ce: cross-entropy at --temperature)\n"
+    "  --temperature T     softmax temperature of the ce loss and of jsma (default 1)\n"
+    "  --kappa K           confidence of the margin loss and of cw (default 0)\n"
+    "  --iters N           bim/pgd 40, cw 1000 per search step, deepfool 50\n"
+    "  --step S            bim/pgd step (default 2.5 * eps / iters)\n"
+    "  --restarts N        pgd random restarts (default 1)\n"
+    "  --no-random-start   pgd without its random start\n"
+    "  --gamma G           jsma: largest fraction of features changed (default 0.145)\n"
+    "  --on WHAT           jsma: softmax (default; at --temperature) | logits\n"
+    "  --search-steps N    cw binary-search steps (default 9)\n"
+    "  --lr X, --c0 X      cw Adam learning rate (1e-2) and initial constant (1e-3)\n"
+    "  --overshoot X       deepfool overshoot (default 0.02)\n"
+    "  --seed N            random starts and targets (default 1)\n"
+    "  --grid N            rows of grid.png (default 16, 0: none)\n"
+    "  --data NAME, --range LO,HI   as for eval (default: from the model's metadata)\n"
+    "  --output DIR        results folder (default: <model folder>/attacks)\n"
+    "  --threads N, --quiet\n";
 
 enum { OPT_FLAG, OPT_STR, OPT_COUNT, OPT_INT, OPT_RANGE };
 enum { PARSE_HELP = -1 }; /* parse_args/parse_command: --help was asked for (and printed) */
@@ -208,6 +241,118 @@ static int cmd_eval(int argc, char **argv, FILE *out, FILE *errs) {
     return report(exp_eval(&o, out, &err), &err, errs);
 }
 
+/* A finite number >= 0 (> 0 when positive), from the whole string. */
+static int parse_num(const char *s, int positive, float *v) {
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(x) || x < 0 || (positive && x == 0)) return -1;
+    *v = (float)x;
+    return 0;
+}
+
+/* --eps 0.1,0.2,0.3 -> a->eps (positive numbers). */
+static int parse_eps(const char *s, exp_attack *a) {
+    char buf[512];
+    if (strlen(s) >= sizeof buf) return -1;
+    strcpy(buf, s);
+    a->n_eps = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (a->n_eps == EXP_MAX_EPS || parse_num(t, 1, &a->eps[a->n_eps])) return -1;
+        a->n_eps++;
+    }
+    return a->n_eps ? 0 : -1;
+}
+
+static int choice(const char *s, const char *const *names, int *v) {
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(s, names[i])) {
+            *v = i;
+            return 0;
+        }
+    return -1;
+}
+
+/* The attack's string options -> o->attack; prints what is wrong. */
+static int attack_opts(const char *const *sv, int no_rs, int targeted, exp_attack_opts *o, FILE *errs) {
+    enum { A_NAME, A_EPS, A_LOSS, A_T, A_KAPPA, A_STEP, A_GAMMA, A_ON, A_LR, A_C0, A_OVER, A_TARGETS, A_N };
+    static const char *const names[] = {"attack", "eps", "loss", "temperature", "kappa", "step", "gamma",
+                                        "on", "lr", "c0", "overshoot", "targets"};
+    static const char *const losses[] = {"ce", "margin", NULL}, *const ons[] = {"softmax", "logits", NULL},
+                             *const targets[] = {"all", "next", "random", NULL};
+    atk_kind k;
+    atk_norm norm;
+    char kind[16];
+    const char *a = sv[A_NAME];
+    int l2 = !strcmp(a, "pgd-l2") || !strcmp(a, "bim-l2");
+    snprintf(kind, sizeof kind, "%.3s", a);
+    if (!l2) snprintf(kind, sizeof kind, "%s", a);
+    if (atk_kind_parse(kind, &k, &norm)) {
+        fprintf(errs, "temper attack: --attack: unknown attack '%s'\n", a);
+        return -1;
+    }
+    exp_attack *x = &o->attack;
+    int keep_samples = (int)x->samples, seed = (int)x->cfg.seed, grid = (int)x->grid;
+    *x = exp_attack_default(k, l2 ? ATK_L2 : norm);
+    x->samples = (size_t)keep_samples, x->cfg.seed = (uint64_t)seed, x->grid = (size_t)grid;
+    snprintf(x->name, sizeof x->name, "%s", atk_name(&x->cfg));
+    atk_cfg *c = &x->cfg;
+    float *fl[A_N] = {NULL, NULL, NULL, &c->temperature, &c->kappa, &c->step, &c->gamma, NULL, &c->lr, &c->c0,
+                      &c->overshoot, NULL};
+    int pos[A_N] = {0, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0}, bad = 0, v = 0;
+    for (int i = 1; i < A_N && !bad; i++) {
+        if (!sv[i]) continue;
+        if (fl[i]) bad = parse_num(sv[i], pos[i], fl[i]);
+        else if (i == A_EPS) bad = parse_eps(sv[i], x);
+        else if (i == A_LOSS) bad = choice(sv[i], losses, &v), c->loss = (atk_loss)v;
+        else if (i == A_ON) bad = choice(sv[i], ons, &v), c->jsma_on = (atk_jsma_on)v;
+        else if (i == A_TARGETS) bad = choice(sv[i], targets, &v), x->targets = v;
+        if (bad) fprintf(errs, "temper attack: --%s: '%s' is not valid\n", names[i], sv[i]);
+    }
+    if (bad) return -1;
+    if (!x->n_eps && exp_attack_bounded(x)) x->eps[x->n_eps++] = norm == ATK_L2 || l2 ? 2.0f : 0.3f;
+    if (no_rs) c->random_start = 0;
+    if (targeted) c->targeted = 1;
+    return 0;
+}
+
+static int cmd_attack(int argc, char **argv, FILE *out, FILE *errs) {
+    exp_attack_opts o;
+    memset(&o, 0, sizeof o);
+    o.attack.samples = 1000;
+    o.attack.grid = 16;
+    o.attack.cfg.seed = 1;
+    const char *sv[12] = {NULL};
+    size_t iters = 0, restarts = 0, search = 0, seed = 0, grid = 17;
+    int no_rs = 0, targeted = 0, nogrid = 0;
+    const cli_opt opts[] = {
+        {"attack", OPT_STR, &sv[0]},        {"eps", OPT_STR, &sv[1]},         {"loss", OPT_STR, &sv[2]},
+        {"temperature", OPT_STR, &sv[3]},   {"kappa", OPT_STR, &sv[4]},       {"step", OPT_STR, &sv[5]},
+        {"gamma", OPT_STR, &sv[6]},         {"on", OPT_STR, &sv[7]},          {"lr", OPT_STR, &sv[8]},
+        {"c0", OPT_STR, &sv[9]},            {"overshoot", OPT_STR, &sv[10]},  {"targets", OPT_STR, &sv[11]},
+        {"iters", OPT_COUNT, &iters},       {"restarts", OPT_COUNT, &restarts}, {"search-steps", OPT_COUNT, &search},
+        {"samples", OPT_COUNT, &o.attack.samples}, {"seed", OPT_COUNT, &seed}, {"grid", OPT_COUNT, &grid},
+        {"no-grid", OPT_FLAG, &nogrid},     {"no-random-start", OPT_FLAG, &no_rs}, {"targeted", OPT_FLAG, &targeted},
+        {"data", OPT_STR, &o.ev.data},      {"range", OPT_RANGE, &o.ev},      {"output", OPT_STR, &o.output},
+        {"threads", OPT_INT, &o.ev.threads}, {"quiet", OPT_FLAG, &o.quiet},   {NULL, 0, NULL}};
+    int rc = parse_command("attack", usage_attack, "model file (MODEL.safetensors)", argc, argv, opts, &o.ev.model,
+                           out, errs);
+    if (rc) return rc == PARSE_HELP ? EXP_EXIT_OK : rc;
+    if (!sv[0]) {
+        fprintf(errs, "temper attack: --attack NAME is required\nTry 'temper attack --help'.\n");
+        return EXP_EXIT_USAGE;
+    }
+    if (seed) o.attack.cfg.seed = seed;
+    if (grid != 17) o.attack.grid = grid > 64 ? 64 : grid;
+    if (nogrid) o.attack.grid = 0;
+    if (attack_opts(sv, no_rs, targeted, &o, errs)) return EXP_EXIT_USAGE;
+    if (iters) o.attack.cfg.iters = iters > 1000000 ? 1000001 : (int)iters;
+    if (restarts) o.attack.cfg.restarts = restarts > 1000 ? 1001 : (int)restarts;
+    if (search) o.attack.cfg.search_steps = search > 100 ? 101 : (int)search;
+    nn_err err = {0};
+    return report(exp_attack_cmd(&o, out, errs, &err), &err, errs);
+}
+
 static void print_version(FILE *out) {
     nn_sys_info s;
     nn_sys_info_get(&s);
@@ -230,6 +375,8 @@ static int cmd_help(int argc, char **argv, FILE *out, FILE *errs) {
         fputs(usage_run, out);
     else if (argc == 1 && strcmp(argv[0], "eval") == 0)
         fputs(usage_eval, out);
+    else if (argc == 1 && strcmp(argv[0], "attack") == 0)
+        fputs(usage_attack, out);
     else if (argc == 1 && strcmp(argv[0], "help") == 0)
         fputs(usage_main, out);
     else {
@@ -252,6 +399,7 @@ int exp_main(int argc, char **argv, FILE *out, FILE *errs) {
     }
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2, out, errs);
+    if (strcmp(cmd, "attack") == 0) return cmd_attack(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "help") == 0) return cmd_help(argc - 2, argv + 2, out, errs);
     fprintf(errs, "temper: unknown %s '%s'\nTry 'temper --help'.\n", cmd[0] == '-' ? "option" : "command",
             cmd);

@@ -12,6 +12,10 @@
 #include "nn_net.h"
 #include "nn_optim.h"
 
+/* The attacks: list (exp_config_attack.c): the setter, and the checks that need the data range. */
+int exp_config_set_attacks(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
+int exp_config_check_attacks(exp_yaml *y, exp_config *cfg, nn_err *err);
+
 /* ---- custom setters ---- */
 
 /* data.range: [lo, hi], finite floats, lo < hi. */
@@ -197,6 +201,7 @@ static const exp_field top_fields[] = {
     {EXP_KEY("data", EXP_F_MAP, exp_config, data), .flags = EXP_REQUIRED, .sub = &data_table},
     {.key = "model", .type = EXP_F_CUSTOM, .flags = EXP_REQUIRED, .set = set_model},
     {EXP_KEY("train", EXP_F_MAP, exp_config, train), .sub = &train_table},
+    {.key = "attacks", .type = EXP_F_CUSTOM, .set = exp_config_set_attacks},
 };
 static const exp_table top_table = EXP_TABLE(top_fields);
 
@@ -295,7 +300,7 @@ static int validate_model(exp_yaml *y, const exp_config *cfg, nn_err *err) {
 }
 
 /* Runs the modules' validators; their messages get the path and the mark of the section's key. */
-static int validate(exp_yaml *y, const exp_config *cfg, nn_err *err) {
+static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
     nn_err e;
     nn_err_clear(&e);
     yaml_node_t *root = exp_yaml_root(y), *dk, *tk, *ok = NULL, *sk = NULL;
@@ -318,7 +323,7 @@ static int validate(exp_yaml *y, const exp_config *cfg, nn_err *err) {
     }
     if (nn_train_cfg_validate(&cfg->train, &e))
         return exp_yaml_fail(y, tk, "train", e.code, err, "%s", e.msg);
-    return NN_OK;
+    return exp_config_check_attacks(y, cfg, err);
 }
 
 void exp_config_default(exp_config *cfg) {

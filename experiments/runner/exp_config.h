@@ -30,12 +30,23 @@
  *     optimizer: {type: sgd, lr: 0.01, momentum: 0.9, nesterov: true, weight_decay: 0, decay: 0,
  *                 beta1: 0.9, beta2: 0.999, eps: 1e-8}
  *     schedule: {milestones: [40, 60], gamma: 0.1}
+ *   attacks:                         # run on the trained model's test set, results in <output>/attacks/
+ *     - {type: fgsm, eps: [0.1, 0.2, 0.3]}               # fgsm | fgm | bim | bim-l2 | pgd | pgd-l2
+ *     - {type: pgd, eps: 0.3, iters: 40, step: 0.01, restarts: 1, random_start: true,
+ *        loss: ce, temperature: 1, kappa: 0, targeted: false, targets: all}   # loss: ce | margin
+ *     - {type: jsma, on: softmax, temperature: 1, gamma: 0.145, samples: 100} # on: softmax | logits
+ *     - {type: cw, iters: 1000, search_steps: 9, lr: 0.01, c0: 0.001, kappa: 0, targeted: true,
+ *        abort_early: true, eps: [1, 2]}              # eps of C&W/DeepFool/JSMA: extra bounded summaries
+ *     - {type: deepfool, iters: 50, overshoot: 0.02}
+ *     # every attack also takes: name (default the type), samples (first N test images, 1000),
+ *     # grid (rows of grid.png, 16), seed (1). Attacks run in batches of at least 128.
  */
 #ifndef EXP_CONFIG_H
 #define EXP_CONFIG_H
 
 #include <stddef.h>
 
+#include "exp_attack.h"
 #include "nn_data.h"
 #include "nn_err.h"
 #include "nn_layer.h"
@@ -52,6 +63,8 @@ typedef struct exp_config {
     nn_layer_cfg layers[EXP_MAX_LAYERS];
     size_t n_layers;
     nn_train_cfg train;
+    exp_attack attacks[EXP_MAX_ATTACKS];
+    size_t n_attacks;
 } exp_config;
 
 /* Defaults for every field (no layers, data name empty). */

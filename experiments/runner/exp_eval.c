@@ -97,3 +97,45 @@ int exp_eval(const exp_eval_opts *o, FILE *out, nn_err *err) {
     nn_net_destroy(net);
     return rc;
 }
+
+/* The results folder: o->output, else <the model's folder>/attacks. */
+static int attack_dir(const exp_attack_opts *o, char *buf, size_t cap, nn_err *err) {
+    const char *slash = strrchr(o->ev.model, '/');
+    int n = o->output ? snprintf(buf, cap, "%s", o->output)
+            : slash   ? snprintf(buf, cap, "%.*s/attacks", (int)(slash - o->ev.model), o->ev.model)
+                      : snprintf(buf, cap, "attacks");
+    if (n < 0 || (size_t)n >= cap) return NN_FAIL(err, NN_E_INVAL, "output folder name too long");
+    return NN_OK;
+}
+
+int exp_attack_cmd(exp_attack_opts *o, FILE *out, FILE *progress, nn_err *err) {
+    nn_net *net = NULL;
+    nn_model_meta meta;
+    nn_dataset train = {0}, test = {0};
+    nn_data_cfg dc;
+    char dir[4096];
+    memset(&meta, 0, sizeof meta);
+    exp_threads_set(o->ev.threads);
+    nn_err blas = {0};
+    if (nn_sys_check_blas(&blas) && out) fprintf(out, "temper: warning: %s\n", blas.msg);
+    o->ev.limit = o->attack.samples;
+    int rc = attack_dir(o, dir, sizeof dir, err);
+    if (!rc) rc = nn_model_load(&net, &meta, o->ev.model, err);
+    if (!rc) rc = eval_data_cfg(&o->ev, &meta, &dc, err);
+    if (!rc) {
+        o->attack.cfg.lo = dc.lo;
+        o->attack.cfg.hi = dc.hi;
+        if (!exp_attack_bounded(&o->attack)) o->attack.cfg.eps = 1; /* unused */
+        rc = atk_cfg_validate(&o->attack.cfg, err);
+    }
+    if (!rc) rc = nn_data_load(&dc, &train, NULL, &test, err);
+    if (!rc && out)
+        fprintf(out, "model %s (trained at T=%g), %s test set, first %zu samples, range [%g, %g]\n", o->ev.model,
+                (double)net->temperature, dc.name, test.n, (double)dc.lo, (double)dc.hi);
+    if (!rc) rc = exp_attacks_run(net, &test, &o->attack, 1, dir, o->quiet, out, progress, err);
+    if (!rc && out) fprintf(out, "results in %s/\n", dir);
+    nn_dataset_free(&train);
+    nn_dataset_free(&test);
+    nn_net_destroy(net);
+    return rc;
+}

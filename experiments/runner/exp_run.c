@@ -50,8 +50,8 @@ const char *exp_blas_mode_name(int mode) {
     return mode == 2 ? "openmp" : mode == 1 ? "pthreads" : "sequential";
 }
 
-/* Creates dir and its missing parents (like mkdir -p). */
-static int mkdir_p(const char *dir, nn_err *err) {
+
+int exp_mkdir_p(const char *dir, nn_err *err) {
     char path[4096];
     size_t n = strlen(dir);
     if (n == 0 || n >= sizeof path) return NN_FAIL(err, NN_E_INVAL, "output folder name empty or too long");
@@ -71,7 +71,7 @@ static int mkdir_p(const char *dir, nn_err *err) {
 }
 
 /* buf <- dir/name. */
-static int path_join(char *buf, size_t cap, const char *dir, const char *name, nn_err *err) {
+int exp_path_join(char *buf, size_t cap, const char *dir, const char *name, nn_err *err) {
     int n = snprintf(buf, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap) return NN_FAIL(err, NN_E_INVAL, "%s/%s: path too long", dir, name);
     return NN_OK;
@@ -106,7 +106,7 @@ static int run_prepare(run_ctx *r, FILE *progress, nn_err *err) {
     }
     exp_threads_set(r->cfg.threads);
     nn_sys_info_get(&r->sys);
-    if ((rc = mkdir_p(r->cfg.output, err))) return rc;
+    if ((rc = exp_mkdir_p(r->cfg.output, err))) return rc;
     r->rows = calloc(r->cfg.train.epochs, sizeof *r->rows);
     if (!r->rows) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu epoch records", r->cfg.train.epochs);
     return NN_OK;
@@ -237,16 +237,16 @@ static int write_model(const run_ctx *r, const char *path, nn_err *err) {
 static int run_write(const run_ctx *r, nn_err *err) {
     char path[4096];
     const char *dir = r->cfg.output;
-    int rc = path_join(path, sizeof path, dir, "metrics.json", err);
+    int rc = exp_path_join(path, sizeof path, dir, "metrics.json", err);
     if (!rc && remove(path) != 0 && errno != ENOENT)
         rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
-    if (!rc) rc = path_join(path, sizeof path, dir, "model.safetensors", err);
+    if (!rc) rc = exp_path_join(path, sizeof path, dir, "model.safetensors", err);
     if (!rc) rc = write_model(r, path, err);
-    if (!rc) rc = path_join(path, sizeof path, dir, "train_log.csv", err);
+    if (!rc) rc = exp_path_join(path, sizeof path, dir, "train_log.csv", err);
     if (!rc) rc = write_log(r, path, err);
-    if (!rc) rc = path_join(path, sizeof path, dir, "experiment.yaml", err);
+    if (!rc) rc = exp_path_join(path, sizeof path, dir, "experiment.yaml", err);
     if (!rc) rc = nn_io_write_atomic(path, r->text, r->text_len, err);
-    if (!rc) rc = path_join(path, sizeof path, dir, "metrics.json", err);
+    if (!rc) rc = exp_path_join(path, sizeof path, dir, "metrics.json", err);
     if (!rc) rc = write_metrics(r, path, err);
     return rc;
 }
@@ -267,6 +267,17 @@ static void run_summary(const run_ctx *r, FILE *out) {
     fflush(out);
 }
 
+/* The experiment's attacks on the trained model, into <output>/attacks (after the model and metrics are
+ * written: a failing attack never costs the trained model). */
+static int run_attacks(run_ctx *r, FILE *out, FILE *progress, nn_err *err) {
+    char dir[4096];
+    int rc = exp_path_join(dir, sizeof dir, r->cfg.output, "attacks", err);
+    if (!rc) rc = exp_attacks_run(r->net, &r->test, r->cfg.attacks, r->cfg.n_attacks, dir, r->o->quiet, out, progress,
+                                  err);
+    if (!rc && out) fprintf(out, "attack results in %s/\n", dir);
+    return rc;
+}
+
 static void run_free(run_ctx *r) {
     free(r->text);
     free(r->rows);
@@ -284,6 +295,7 @@ int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
     if (!rc) rc = run_train(r, progress, err);
     if (!rc) rc = run_write(r, err);
     if (!rc && out) run_summary(r, out);
+    if (!rc && r->cfg.n_attacks) rc = run_attacks(r, out, progress, err);
     run_free(r);
     free(r);
     return rc;

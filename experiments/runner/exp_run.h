@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "exp_attack.h"
 #include "nn_err.h"
 
 /* Metadata keys `run` writes into model.safetensors and `eval` reads back. */
@@ -45,11 +46,27 @@ typedef struct exp_eval_opts {
 /* Loads the model and evaluates it on the test set; prints accuracy, errors and per-class errors. */
 int exp_eval(const exp_eval_opts *o, FILE *out, nn_err *err);
 
+typedef struct exp_attack_opts {
+    exp_eval_opts ev;   /* model, data, range, threads; ev.limit = the number of test samples */
+    exp_attack attack;  /* lo/hi filled from the data */
+    const char *output; /* NULL: <the model's folder>/attacks */
+    int quiet;
+} exp_attack_opts;
+
+/* `temper attack`: loads the model and its test set and runs one attack (over its eps grid) with
+ * exp_attacks_run. */
+int exp_attack_cmd(exp_attack_opts *o, FILE *out, FILE *progress, nn_err *err);
+
 /* "lo,hi" -> two finite numbers with lo < hi, nothing else in the string. 0, or -1 if malformed. */
 int exp_parse_range(const char *s, float *lo, float *hi);
 
 /* openblas_get_parallel() mode as a word: 0 "sequential", 1 "pthreads", 2 "openmp". */
 const char *exp_blas_mode_name(int mode);
+
+/* Creates dir and its missing parents (like mkdir -p); errors name the folder. */
+int exp_mkdir_p(const char *dir, nn_err *err);
+/* buf <- dir/name; NN_E_INVAL if it does not fit. */
+int exp_path_join(char *buf, size_t cap, const char *dir, const char *name, nn_err *err);
 
 /* Sets the OpenMP (and so OpenBLAS) thread count when n > 0. */
 void exp_threads_set(int n);
