@@ -119,6 +119,18 @@ static void test_usage_errors(void **state) {
     assert_int_equal(r.status, 2);
     cli(&r, "run", "x.yaml", "--quiet=1", NULL);
     assert_int_equal(r.status, 2);
+    cli(&r, "attack", "m.safetensors", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--attack NAME is required");
+    cli(&r, "attack", "m.safetensors", "--attack", "pdg", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "unknown attack 'pdg'");
+    cli(&r, "attack", "m.safetensors", "--attack", "pgd", "--eps", "0.1,-2", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--eps: '0.1,-2' is not valid");
+    cli(&r, "attack", "m.safetensors", "--attack", "jsma", "--on", "probs", NULL);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.err, "--on");
 }
 
 static void test_runtime_errors(void **state) {
@@ -444,6 +456,29 @@ static void test_run_end_to_end(void **state) {
     }
     assert_int_equal(wrong, errors);
     free(npy);
+
+    /* attacks on the model: files, a bounded run per eps, and PGD beating nothing it should not */
+    char adir[600];
+    snprintf(adir, sizeof adir, "%s/atk", g_dir);
+    cli(&r, "attack", model, "--attack", "pgd", "--eps", "0.05,0.5", "--iters", "10", "--samples", "12", "--output",
+        adir, NULL);
+    if (r.status != 0) fail_msg("attack failed: %s", r.err);
+    assert_contains(r.out, "  100.00%"); /* eps 0.5 spans the whole [-0.5, 0.5] range: every sample falls */
+    char *aj = read_text(adir, "attacks.json", &len);
+    assert_contains(aj, "\"run\": \"pgd-eps0.05\"");
+    assert_contains(aj, "\"frac_zero_gradient\"");
+    free(aj);
+    char *csv = read_text(adir, "pgd-eps0.5/samples.csv", &len);
+    assert_int_equal(count_lines(csv), 1 + 12);
+    free(csv);
+    free(read_text(adir, "pgd-eps0.5/grid.png", &len));
+    char *adv = read_text(adir, "pgd-eps0.5/adv.npy", &len);
+    assert_int_equal(len, 128 + 12 * SYN_H * SYN_W * sizeof(float));
+    free(adv);
+    cli(&r, "attack", model, "--attack", "deepfool", "--samples", "5", "--output", adir, "--range", "0,1", NULL);
+    assert_int_equal(r.status, 0);
+    cli(&r, "attack", model, "--attack", "cw", "--kappa", "-1", "--output", adir, NULL);
+    assert_int_equal(r.status, 2);
 
     /* a rerun into the same folder replaces everything */
     cli(&r, "run", yaml, "--output", out, "--epochs", "2", "--quiet", NULL);

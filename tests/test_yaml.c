@@ -251,7 +251,7 @@ static void test_errors_keys(void **state) {
         "exclude_classes, test_subset)");
     expect_error(
         HEAD "trian: {epochs: 1}\n",
-        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, train, attacks)");
+        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, attacks)");
     expect_error(HEAD "train:\n  optimizer: {type: sgd, momentun: 0.9}\n",
                  "t.yaml:4:26: train.optimizer.momentun: unknown key (expected one of: type, lr, momentum,");
     expect_error("model: [{type: relu}]\ndata:\n  shuffle: true\n", "t.yaml:3:3: data.name: required");
@@ -302,6 +302,13 @@ static void test_errors_attacks(void **state) {
                  "t.yaml:5:5: attacks[1]: a second attack named 'fgsm'");
     expect_error(HEAD "attacks:\n  - {type: deepfool, targeted: true}\n", "attacks[0].targeted: not accepted by attack type 'deepfool'");
     expect_error(HEAD "attacks: {type: fgsm}\n", "t.yaml:3:10: attacks: expected a list of attacks");
+    expect_error(HEAD "model_file: m.safetensors\n", "t.yaml:3:13: model_file: give either model: (to train)");
+    exp_config c;
+    nn_err err = {0};
+    static const char mf[] = "data: {name: mnist}\nmodel_file: m.safetensors\nattacks: [{type: deepfool}]\n";
+    if (exp_config_parse(mf, sizeof mf - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_string_equal(c.model_file, "m.safetensors");
+    assert_int_equal(c.n_layers, 0);
 }
 
 static void test_errors_layers(void **state) {

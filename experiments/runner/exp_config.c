@@ -199,7 +199,8 @@ static const exp_field top_fields[] = {
     {EXP_STR("output", exp_config, output)},
     {EXP_KEY("threads", EXP_F_INT, exp_config, threads), EXP_IN(0, 1024)},
     {EXP_KEY("data", EXP_F_MAP, exp_config, data), .flags = EXP_REQUIRED, .sub = &data_table},
-    {.key = "model", .type = EXP_F_CUSTOM, .flags = EXP_REQUIRED, .set = set_model},
+    {.key = "model", .type = EXP_F_CUSTOM, .set = set_model},
+    {EXP_STR("model_file", exp_config, model_file)},
     {EXP_KEY("train", EXP_F_MAP, exp_config, train), .sub = &train_table},
     {.key = "attacks", .type = EXP_F_CUSTOM, .set = exp_config_set_attacks},
 };
@@ -311,7 +312,12 @@ static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
         exp_yaml_map_get(y, train, "schedule", &sk);
     }
     if (nn_data_cfg_validate(&cfg->data, &e)) return exp_yaml_fail(y, dk, "data", e.code, err, "%s", e.msg);
-    int rc = validate_model(y, cfg, err);
+    yaml_node_t *mf = exp_yaml_map_get(y, root, "model_file", NULL);
+    if (!cfg->n_layers && !cfg->model_file[0])
+        return exp_yaml_fail(y, root, "model", NN_E_INVAL, err, "required (a list of layers; or model_file: a saved model)");
+    if (cfg->n_layers && cfg->model_file[0])
+        return exp_yaml_fail(y, mf, "model_file", NN_E_INVAL, err, "give either model: (to train) or model_file:, not both");
+    int rc = cfg->n_layers ? validate_model(y, cfg, err) : NN_OK;
     if (rc) return rc;
     if (nn_optim_cfg_validate(&cfg->train.optim, &e)) {
         yaml_node_t *at = ok ? ok : sk ? sk : tk;

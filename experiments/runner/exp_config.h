@@ -14,7 +14,8 @@
  *     subset: 0
  *     exclude_classes: []            # e.g. [3]
  *     test_subset: 0
- *   model:                           # required: a list of layers, in torch.nn.Sequential order
+ *   model_file: results/x/model.safetensors  # instead of model: + train: evaluate (and attack) a saved model
+ *   model:                           # required unless model_file: a list of layers, in torch.nn.Sequential order
  *     - {type: conv2d, filters: 32, kernel: 3, stride: 1, pad: 0, init: he}
  *     - {type: relu}
  *     - {type: maxpool, kernel: 2}
@@ -60,6 +61,7 @@ typedef struct exp_config {
     char output[512];
     int threads;
     nn_data_cfg data;
+    char model_file[512]; /* "" = train the model of `layers` */
     nn_layer_cfg layers[EXP_MAX_LAYERS];
     size_t n_layers;
     nn_train_cfg train;

@@ -112,11 +112,31 @@ static int run_prepare(run_ctx *r, FILE *progress, nn_err *err) {
     return NN_OK;
 }
 
+/* model_file: the saved model instead of training one, evaluated on the test set. */
+static int run_load(run_ctx *r, nn_err *err) {
+    nn_model_meta meta;
+    memset(&meta, 0, sizeof meta);
+    int rc = nn_model_load(&r->net, &meta, r->cfg.model_file, err);
+    if (rc) return rc;
+    const char *range = nn_model_meta_get(&meta, EXP_META_RANGE);
+    float lo, hi;
+    if (range && exp_parse_range(range, &lo, &hi) == 0 && (lo != r->cfg.data.lo || hi != r->cfg.data.hi))
+        return NN_FAIL(err, NN_E_INVAL, "%s: data.range [%g, %g] differs from the range %s was trained on [%g, %g]",
+                       r->o->file, (double)r->cfg.data.lo, (double)r->cfg.data.hi, r->cfg.model_file, (double)lo,
+                       (double)hi);
+    if (r->net->n_in != nn_shape_size(r->test.shape) || r->net->n_classes != r->test.n_classes)
+        return NN_FAIL(err, NN_E_SHAPE, "%s: model_file: the model takes %zu inputs and gives %zu classes; %s has %zu and %zu",
+                       r->o->file, r->net->n_in, r->net->n_classes, r->cfg.data.name, nn_shape_size(r->test.shape),
+                       r->test.n_classes);
+    return nn_evaluate(r->net, &r->test, 256, NULL, &r->ev, err);
+}
+
 /* Loads the data, builds and initialises the net, trains, evaluates on the test set. */
 static int run_train(run_ctx *r, FILE *progress, nn_err *err) {
     exp_config *c = &r->cfg;
     int rc = nn_data_load(&c->data, &r->train, c->data.val_size ? &r->val : NULL, &r->test, err);
     if (rc) return rc;
+    if (c->model_file[0]) return run_load(r, err);
     if ((rc = nn_net_create(&r->net, r->train.shape, c->layers, c->n_layers, err))) return rc;
     nn_rng rng;
     nn_rng_seed_stream(&rng, c->train.seed, RUN_INIT_STREAM);
@@ -187,6 +207,7 @@ static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
     exp_json_object_begin(&j);
     exp_json_kv_string(&j, "experiment", r->cfg.name);
     exp_json_kv_string(&j, "experiment_file", r->o->file);
+    if (r->cfg.model_file[0]) exp_json_kv_string(&j, "model_file", r->cfg.model_file);
     exp_json_kv_string(&j, "data", r->cfg.data.name);
     exp_json_key(&j, "range");
     exp_json_array_begin(&j);
@@ -240,10 +261,11 @@ static int run_write(const run_ctx *r, nn_err *err) {
     int rc = exp_path_join(path, sizeof path, dir, "metrics.json", err);
     if (!rc && remove(path) != 0 && errno != ENOENT)
         rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
-    if (!rc) rc = exp_path_join(path, sizeof path, dir, "model.safetensors", err);
-    if (!rc) rc = write_model(r, path, err);
-    if (!rc) rc = exp_path_join(path, sizeof path, dir, "train_log.csv", err);
-    if (!rc) rc = write_log(r, path, err);
+    int trained = !r->cfg.model_file[0];
+    if (!rc && trained) rc = exp_path_join(path, sizeof path, dir, "model.safetensors", err);
+    if (!rc && trained) rc = write_model(r, path, err);
+    if (!rc && trained) rc = exp_path_join(path, sizeof path, dir, "train_log.csv", err);
+    if (!rc && trained) rc = write_log(r, path, err);
     if (!rc) rc = exp_path_join(path, sizeof path, dir, "experiment.yaml", err);
     if (!rc) rc = nn_io_write_atomic(path, r->text, r->text_len, err);
     if (!rc) rc = exp_path_join(path, sizeof path, dir, "metrics.json", err);
@@ -261,8 +283,11 @@ static void run_summary(const run_ctx *r, FILE *out) {
                   r->train_s > 0 ? (double)r->train.n * (double)r->n_rows / r->train_s : 0);
     fprintf(out, "%s: test accuracy %.2f%% (%s errors of %s)\n", r->cfg.name, 100.0 * r->ev.accuracy, errs,
             n);
-    fprintf(out, "training %s (%s samples/s, %zu epoch%s, %d thread%s), evaluation %s\n", wall, rate,
-            r->n_rows, r->n_rows == 1 ? "" : "s", r->sys.threads, r->sys.threads == 1 ? "" : "s", ev_s);
+    if (r->cfg.model_file[0])
+        fprintf(out, "model %s (no training), evaluation %s\n", r->cfg.model_file, ev_s);
+    else
+        fprintf(out, "training %s (%s samples/s, %zu epoch%s, %d thread%s), evaluation %s\n", wall, rate,
+                r->n_rows, r->n_rows == 1 ? "" : "s", r->sys.threads, r->sys.threads == 1 ? "" : "s", ev_s);
     fprintf(out, "results in %s/\n", r->cfg.output);
     fflush(out);
 }
