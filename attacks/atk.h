@@ -5,8 +5,10 @@
  * Every attack works on whole batches in lockstep: atk_run cuts the n inputs into batches of at most
  * net->max_batch, and inside a batch every sample steps through one batched forward/backward; samples that
  * are done are masked (or compacted out of the batch), never run one by one. Results are per sample and do
- * not depend on the batch size or the thread count: random draws come from a stream seeded by
- * (cfg.seed, the sample's index in the call).
+ * not depend on the thread count; random draws come from a stream seeded by (cfg.seed, the sample's index in
+ * the call), so they do not depend on the batch either. The network's own numbers can: OpenBLAS's sgemm
+ * gives a row different last bits for different numbers of rows, so an attack that follows gradient
+ * magnitudes (C&W's Adam) can end a few ulps apart when the same sample runs in another batch.
  *
  * Units: eps, step and distortions are in the data's units (e.g. [0,1] or [-0.5,0.5] pixels); every
  * adversarial example is clipped to [cfg.lo, cfg.hi]. */
@@ -124,6 +126,13 @@ int atk_pgd_batch(const atk_batch *b, nn_err *err);  /* BIM and PGD */
 int atk_jsma_batch(const atk_batch *b, nn_err *err);
 int atk_cw_batch(const atk_batch *b, nn_err *err);
 int atk_deepfool_batch(const atk_batch *b, nn_err *err);
+/* JSMA's gradients (atk_jsma.c; used by its tests) for x[n, d] and
+ * targets t[n] (n <= net->max_batch): alpha[n, d] = dF_t/dx, beta[n, d] = sum_{j != t} dF_j/dx with F as
+ * cfg->jsma_on / cfg->temperature; hit[n] (may be NULL) = (argmax z == t, lowest index on ties).
+ * seed2[n, k] is caller scratch. x must stay unchanged during the call. Not thread-safe (uses net).
+ * Errors: those of the network calls. Does not check finiteness. */
+int atk_jsma_grads(nn_net *net, const atk_cfg *cfg, const float *x, const int *t, size_t n, float *alpha,
+                   float *beta, float *seed2, unsigned char *hit, nn_err *err);
 
 /* The gradient attacks' objective (see atk_loss) per sample of z[n, k]: obj[n] (may be NULL) and
  * dobj/dz into g[n, k] (not divided by n). t may be NULL when untargeted. */

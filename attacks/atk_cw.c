@@ -10,11 +10,13 @@
  * as the reference's, which its abort-early test relies on. Adam on w (TensorFlow's update), reset at every
  * binary-search step, w restarting from x. Per sample, c starts at cfg->c0 and follows the reference's
  * binary search over cfg->search_steps steps; the output is the smallest-L2 adversarial x' seen over all
- * steps (x itself if none).
+ * steps (x itself if none). Untargeted, a sample misclassified from the start is returned unchanged.
+ * b->iters[i] counts the evaluations (forward + backward) spent on sample i.
  *
  * Batched lockstep: one nn_net_input_grad per iteration on the compacted batch of samples still running in
- * this step. Every per-sample quantity depends on that sample's data only, so results do not depend on the
- * batch composition or the thread count. */
+ * this step. All attack state is per sample and computed in a fixed order, so results do not depend on the
+ * thread count, nor on the batch composition as far as the net's numbers for a sample do not (OpenBLAS's
+ * sgemm kernels can change a row's last bits with the batch size: see tests/test_atk_cw.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,17 +33,17 @@
 
 typedef struct cw_state {
     const atk_batch *b;
-    size_t *idx;           /* [n] samples in this iteration's compacted batch */
-    size_t na;             /* how many */
-    float *w, *m, *v;      /* [n, d] tanh-space variables and Adam moments, by sample */
-    float *xa, *ga;        /* [na, d] x' and dL/dw of the compacted batch */
-    double *c, *c_lo, *c_up; /* [n] trade-off constant and its binary-search bounds */
-    double *best_l2;       /* [n] smallest L2^2 of an adversarial x' so far (all steps) */
-    double *l2, *loss1, *prev; /* [n] last evaluation; loss at the previous abort check */
-    unsigned char *ok;     /* [n] last x' adversarial (with kappa) */
+    size_t *idx;                    /* [n] samples in this iteration's compacted batch */
+    size_t na;                      /* how many */
+    float *w, *m, *v;               /* [n, d] tanh-space variables and Adam moments, by sample */
+    float *xa, *ga;                 /* [na, d] x' and dL/dw of the compacted batch */
+    double *c, *c_lo, *c_up;        /* [n] trade-off constant and its binary-search bounds */
+    double *best_l2;                /* [n] smallest L2^2 of an adversarial x' so far (all steps) */
+    double *l2, *loss1, *prev;      /* [n] last evaluation; loss at the previous abort check */
+    unsigned char *ok;              /* [n] last x' adversarial (with kappa) */
     unsigned char *stopped, *found; /* [n] out of this step (abort early); adversarial found this step */
-    unsigned char *skip;   /* [n] untargeted and misclassified from the start: left unchanged */
-    int bad;               /* set when logits or gradients are not finite */
+    unsigned char *skip;            /* [n] untargeted and misclassified from the start: left unchanged */
+    int bad;                        /* set by cw_dlogits on non-finite logits */
     size_t bad_sample;
 } cw_state;
 

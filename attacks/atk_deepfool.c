@@ -10,8 +10,9 @@
  *
  * Batched lockstep: each iteration compacts the running samples into one batch, runs one forward and K
  * backward passes with one-hot seeds (the full Jacobian of the logits), and steps every sample. Per-sample
- * arithmetic only, so the results do not depend on the batch composition or the thread count.
- * b->iters[i] counts DeepFool steps (one Jacobian each) taken for sample i. */
+ * arithmetic only, so the results do not depend on the thread count, nor on the batch composition as far
+ * as the net's numbers for a sample do not (OpenBLAS's sgemm kernels can change a row's last bits with the
+ * batch size). b->iters[i] counts DeepFool steps (one Jacobian each) taken for sample i. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,14 +157,15 @@ static int df_check(const atk_batch *b, nn_err *err) {
     if (b->n > b->net->max_batch)
         return NN_FAIL(err, NN_E_INVAL, "deepfool: batch of %zu > max_batch %zu", b->n, b->net->max_batch);
     if (b->d != b->net->n_in || b->k != b->net->n_classes || b->k < 2)
-        return NN_FAIL(err, NN_E_SHAPE, "deepfool: batch is %zu x %zu classes, net takes %zu -> %zu", b->d, b->k,
-                       b->net->n_in, b->net->n_classes);
+        return NN_FAIL(err, NN_E_SHAPE, "deepfool: batch is %zu x %zu classes, net takes %zu -> %zu", b->d,
+                       b->k, b->net->n_in, b->net->n_classes);
     if (b->cfg->targeted) return NN_FAIL(err, NN_E_INVAL, "deepfool is untargeted only");
     if (b->cfg->iters < 1 || !(b->cfg->hi > b->cfg->lo))
         return NN_FAIL(err, NN_E_INVAL, "deepfool: needs iters >= 1 and hi > lo");
     for (size_t i = 0; i < b->n; i++)
         if (b->y[i] < 0 || (size_t)b->y[i] >= b->k)
-            return NN_FAIL(err, NN_E_INVAL, "deepfool: label %d of sample %zu out of range", b->y[i], b->first + i);
+            return NN_FAIL(err, NN_E_INVAL, "deepfool: label %d of sample %zu out of range", b->y[i],
+                           b->first + i);
     return NN_OK;
 }
 
@@ -180,7 +182,7 @@ static int df_iterate(df_state *s, size_t *left, nn_err *err) {
         memcpy(s->xa + r * d, b->x_adv + s->idx[r] * d, d * sizeof(float));
     int rc = df_jacobian(s, err);
     if (rc) return rc;
-#pragma omp parallel for schedule(static) if (s->na * d * b->k > 65536)
+#pragma omp parallel for schedule(static) if (s->na * d * b->k > 8192)
     for (size_t r = 0; r < s->na; r++)
         df_update_row(s, r);
     for (size_t r = 0; r < s->na; r++)
