@@ -78,7 +78,7 @@ static const char usage_attack[] =
     "  --lr X, --c0 X      cw Adam learning rate (1e-2) and initial constant (1e-3)\n"
     "  --overshoot X       deepfool overshoot (default 0.02)\n"
     "  --seed N            random starts and targets (default 1)\n"
-    "  --grid N            rows of grid.png (default 16, 0: none)\n"
+    "  --grid N            rows of grid.png (0..64, default 16; 0: no grid)\n"
     "  --data NAME, --range LO,HI   as for eval (default: from the model's metadata)\n"
     "  --output DIR        results folder (default: <model folder>/attacks)\n"
     "  --threads N, --quiet\n";
@@ -292,9 +292,7 @@ static int attack_opts(const char *const *sv, int no_rs, int targeted, exp_attac
         return -1;
     }
     exp_attack *x = &o->attack;
-    int keep_samples = (int)x->samples, seed = (int)x->cfg.seed, grid = (int)x->grid;
     *x = exp_attack_default(k, l2 ? ATK_L2 : norm);
-    x->samples = (size_t)keep_samples, x->cfg.seed = (uint64_t)seed, x->grid = (size_t)grid;
     snprintf(x->name, sizeof x->name, "%s", atk_name(&x->cfg));
     atk_cfg *c = &x->cfg;
     float *fl[A_N] = {NULL, NULL, NULL, &c->temperature, &c->kappa, &c->step, &c->gamma, NULL, &c->lr, &c->c0,
@@ -319,20 +317,18 @@ static int attack_opts(const char *const *sv, int no_rs, int targeted, exp_attac
 static int cmd_attack(int argc, char **argv, FILE *out, FILE *errs) {
     exp_attack_opts o;
     memset(&o, 0, sizeof o);
-    o.attack.samples = 1000;
-    o.attack.grid = 16;
-    o.attack.cfg.seed = 1;
     const char *sv[12] = {NULL};
-    size_t iters = 0, restarts = 0, search = 0, seed = 0, grid = 17;
-    int no_rs = 0, targeted = 0, nogrid = 0;
+    size_t iters = 0, restarts = 0, search = 0, seed = 0, samples = 0;
+    const char *grid = NULL;
+    int no_rs = 0, targeted = 0;
     const cli_opt opts[] = {
         {"attack", OPT_STR, &sv[0]},        {"eps", OPT_STR, &sv[1]},         {"loss", OPT_STR, &sv[2]},
         {"temperature", OPT_STR, &sv[3]},   {"kappa", OPT_STR, &sv[4]},       {"step", OPT_STR, &sv[5]},
         {"gamma", OPT_STR, &sv[6]},         {"on", OPT_STR, &sv[7]},          {"lr", OPT_STR, &sv[8]},
         {"c0", OPT_STR, &sv[9]},            {"overshoot", OPT_STR, &sv[10]},  {"targets", OPT_STR, &sv[11]},
         {"iters", OPT_COUNT, &iters},       {"restarts", OPT_COUNT, &restarts}, {"search-steps", OPT_COUNT, &search},
-        {"samples", OPT_COUNT, &o.attack.samples}, {"seed", OPT_COUNT, &seed}, {"grid", OPT_COUNT, &grid},
-        {"no-grid", OPT_FLAG, &nogrid},     {"no-random-start", OPT_FLAG, &no_rs}, {"targeted", OPT_FLAG, &targeted},
+        {"samples", OPT_COUNT, &samples}, {"seed", OPT_COUNT, &seed}, {"grid", OPT_STR, &grid},
+        {"no-random-start", OPT_FLAG, &no_rs}, {"targeted", OPT_FLAG, &targeted},
         {"data", OPT_STR, &o.ev.data},      {"range", OPT_RANGE, &o.ev},      {"output", OPT_STR, &o.output},
         {"threads", OPT_INT, &o.ev.threads}, {"quiet", OPT_FLAG, &o.quiet},   {NULL, 0, NULL}};
     int rc = parse_command("attack", usage_attack, "model file (MODEL.safetensors)", argc, argv, opts, &o.ev.model,
@@ -342,10 +338,15 @@ static int cmd_attack(int argc, char **argv, FILE *out, FILE *errs) {
         fprintf(errs, "temper attack: --attack NAME is required\nTry 'temper attack --help'.\n");
         return EXP_EXIT_USAGE;
     }
-    if (seed) o.attack.cfg.seed = seed;
-    if (grid != 17) o.attack.grid = grid > 64 ? 64 : grid;
-    if (nogrid) o.attack.grid = 0;
     if (attack_opts(sv, no_rs, targeted, &o, errs)) return EXP_EXIT_USAGE;
+    if (seed) o.attack.cfg.seed = seed;
+    if (samples) o.attack.samples = samples;
+    float g = 0;
+    if (grid && (parse_num(grid, 0, &g) || g > 64 || g != (float)(int)g)) {
+        fprintf(errs, "temper attack: --grid: '%s' is not an integer in 0..64\n", grid);
+        return EXP_EXIT_USAGE;
+    }
+    if (grid) o.attack.grid = (size_t)g;
     if (iters) o.attack.cfg.iters = iters > 1000000 ? 1000001 : (int)iters;
     if (restarts) o.attack.cfg.restarts = restarts > 1000 ? 1001 : (int)restarts;
     if (search) o.attack.cfg.search_steps = search > 100 ? 101 : (int)search;
