@@ -156,6 +156,11 @@ typedef struct atk_summary {
     double mean_l0, mean_l2, mean_linf;  /* over the successes counted */
     double median_l0, median_l2, median_linf;
     double rho_adv;       /* Papernot's robustness: mean l0 / D over the successes */
+    /* Carlini's cases for several targets per sample, in the bound's norm (L0 when norm_l0): the mean over
+     * samples of the smallest distortion among its successful targets (best case; samples with at least one
+     * success) and of the largest (worst case; samples whose every target succeeded). */
+    double best_case, worst_case;
+    size_t n_best, n_worst; /* samples behind each */
     double mean_iters;
 } atk_summary;
 

@@ -35,14 +35,21 @@ int atk_summarize(const atk_result *res, size_t n, size_t d, int norm_l0, atk_no
     size_t robust = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i; /* entries i..j-1 share one source sample */
-        int broken = 0, correct = res[i].clean_pred == res[i].label;
+        int broken = 0, correct = res[i].clean_pred == res[i].label, all = 1;
+        float lo = INFINITY, hi = 0;
         for (; j < n && res[j].sample == res[i].sample; j++) {
             const atk_result *r = &res[j];
             iters += r->iters;
             if (r->clean_pred != r->label) continue;
             s->n_correct++;
-            if (!r->success || (eps >= 0 && bound_dist(r, norm_l0, norm) > eps + 1e-6 * (eps + 1))) continue;
+            float dist = bound_dist(r, norm_l0, norm);
+            if (!r->success || (eps >= 0 && dist > eps + 1e-6 * (eps + 1))) {
+                all = 0;
+                continue;
+            }
             broken = 1;
+            lo = dist < lo ? dist : lo;
+            hi = dist > hi ? dist : hi;
             l0[s->n_success] = r->l0;
             l2[s->n_success] = r->l2;
             li[s->n_success] = r->linf;
@@ -53,6 +60,8 @@ int atk_summarize(const atk_result *res, size_t n, size_t d, int norm_l0, atk_no
         }
         s->n_samples++;
         robust += correct && !broken;
+        if (broken) s->best_case += lo, s->n_best++;
+        if (broken && all) s->worst_case += hi, s->n_worst++;
         i = j;
     }
     size_t k = s->n_success;
@@ -65,6 +74,8 @@ int atk_summarize(const atk_result *res, size_t n, size_t d, int norm_l0, atk_no
         s->mean_linf = sumi / k;
         s->rho_adv = s->mean_l0 / (double)d;
     }
+    if (s->n_best) s->best_case /= (double)s->n_best;
+    if (s->n_worst) s->worst_case /= (double)s->n_worst;
     s->median_l0 = median(l0, k);
     s->median_l2 = median(l2, k);
     s->median_linf = median(li, k);

@@ -247,9 +247,14 @@ static void test_summarize(void **s) {
     assert_close(sm.median_l2, 2.0, 1e-12, 0);
     assert_close(sm.rho_adv, 20.0 / 100, 1e-12, 0);
     assert_close(sm.mean_iters, 2.5, 1e-12, 0);
+    assert_int_equal(sm.n_best, 1); /* sample 0: targets at l2 1 and 3 */
+    assert_close(sm.best_case, 1.0, 1e-12, 0);
+    assert_int_equal(sm.n_worst, 1);
+    assert_close(sm.worst_case, 3.0, 1e-12, 0);
     assert_int_equal(atk_summarize(r, 6, 100, 0, ATK_L2, 2.0, &sm, &err), NN_OK);
     assert_int_equal(sm.n_success, 1); /* l2 = 3 exceeds the bound */
     assert_close(sm.robust_acc, 1.0 / 3, 1e-12, 0);
+    assert_int_equal(sm.n_worst, 0); /* sample 0 is no longer broken on every target */
 }
 
 static void test_targets_all(void **s) {

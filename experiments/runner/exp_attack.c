@@ -89,10 +89,16 @@ typedef struct atk_prog {
 static void prog_cb(void *ctx, double done, double total) {
     atk_prog *p = ctx;
     double now = exp_now();
-    if (!p->f || !p->tty || (now - p->last < 0.2 && done < total)) return;
+    /* a terminal: one line redrawn ~5 times a second; a log: a plain line a minute on long attacks */
+    if (!p->f || done >= total || now - p->last < (p->tty ? 0.2 : 60.0)) return;
     p->last = now;
     char eta[32] = "";
-    if (done > 0 && done < total) exp_fmt_duration(eta, sizeof eta, (now - p->t0) * (total - done) / done);
+    if (done > 0) exp_fmt_duration(eta, sizeof eta, (now - p->t0) * (total - done) / done);
+    if (!p->tty) {
+        fprintf(p->f, "%s: %.0f/%.0f ETA %s\n", p->what, done, total, eta);
+        fflush(p->f);
+        return;
+    }
     int bar = total > 0 ? (int)(20 * done / total) : 0;
     fprintf(p->f, "\r%-24s [%.*s%.*s] %.0f/%.0f %s%s\033[K", p->what, bar, "####################", 20 - bar,
             "....................", done, total, eta[0] ? "ETA " : "", eta);
@@ -162,6 +168,7 @@ static int run_one(nn_net *net, const nn_dataset *test, const exp_attack *a, flo
     else snprintf(base.run, sizeof base.run, "%s", a->name);
     p->what = base.run;
     p->t0 = exp_now();
+    p->last = p->tty ? 0 : p->t0;
     rc = atk_run(net, &cfg, s.x, s.y, cfg.targeted ? s.t : NULL, s.n, xa, r, prog_cb, p, err);
     base.seconds = exp_now() - p->t0;
     if (p->f && p->tty) fprintf(p->f, "\r\033[K");
@@ -251,6 +258,12 @@ static void json_summary(exp_json *j, const run_rec *r) {
     exp_json_kv_number(j, "median_l2", s->median_l2);
     exp_json_kv_number(j, "median_linf", s->median_linf);
     if (r->norm_l0) exp_json_kv_number(j, "rho_adv", s->rho_adv);
+    if (r->a->cfg.targeted && r->a->targets == EXP_TARGETS_ALL) {
+        exp_json_kv_number(j, "best_case", s->best_case); /* in the norm of eps (l0 for jsma) */
+        exp_json_kv_uint(j, "best_case_samples", s->n_best);
+        exp_json_kv_number(j, "worst_case", s->worst_case);
+        exp_json_kv_uint(j, "worst_case_samples", s->n_worst);
+    }
     exp_json_kv_number(j, "mean_iters", s->mean_iters);
     exp_json_kv_number(j, "seconds", r->seconds);
     exp_json_kv_number(j, "per_second", r->seconds > 0 ? (double)s->n_runs / r->seconds : 0);
@@ -306,15 +319,15 @@ static int write_json(const char *path, const atk_diag *d, const run_rec *recs, 
 static int write_csv(const char *path, const run_rec *recs, size_t n, nn_err *err) {
     nn_jbuf b = {0};
     nn_jbuf_puts(&b, "attack,run,eps,samples,runs,clean_correct,successes,robust_accuracy,success_rate,mean_l0,"
-                     "mean_l2,mean_linf,median_l0,median_l2,median_linf,mean_iters,seconds\n");
+                     "mean_l2,mean_linf,median_l0,median_l2,median_linf,best_case,worst_case,mean_iters,seconds\n");
     for (size_t i = 0; i < n; i++) {
         const atk_summary *s = &recs[i].s;
         char eps[32] = "";
         if (s->eps >= 0) snprintf(eps, sizeof eps, "%.9g", s->eps);
-        nn_jbuf_printf(&b, "%s,%s,%s,%zu,%zu,%zu,%zu,%.6f,%.6f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.3f\n",
+        nn_jbuf_printf(&b, "%s,%s,%s,%zu,%zu,%zu,%zu,%.6f,%.6f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.3f\n",
                        recs[i].a->name, recs[i].run, eps, s->n_samples, s->n_runs, s->n_correct, s->n_success,
                        s->robust_acc, s->success_rate, s->mean_l0, s->mean_l2, s->mean_linf, s->median_l0,
-                       s->median_l2, s->median_linf, s->mean_iters, recs[i].seconds);
+                       s->median_l2, s->median_linf, s->best_case, s->worst_case, s->mean_iters, recs[i].seconds);
     }
     int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path) : nn_io_write_atomic(path, b.p, b.len, err);
     nn_jbuf_free(&b);
@@ -334,6 +347,9 @@ static void print_table(FILE *out, const atk_diag *d, const run_rec *recs, size_
         fprintf(out, "%-22s %8s %7zu %8.2f%% %7.2f%% %8.1f %8.3f %8.3f %7.1f %9.1f\n", recs[i].a->name, eps, s->n_runs,
                 100 * s->robust_acc, 100 * s->success_rate, s->mean_l0, s->mean_l2, s->mean_linf, s->mean_iters,
                 recs[i].seconds > 0 ? (double)s->n_runs / recs[i].seconds : 0);
+        if (s->eps < 0 && s->n_best && recs[i].a->cfg.targeted && recs[i].a->targets == EXP_TARGETS_ALL)
+            fprintf(out, "%-22s best case %.3f (%zu samples), worst case %.3f (%zu samples), %s\n", "", s->best_case,
+                    s->n_best, s->worst_case, s->n_worst, recs[i].norm_l0 ? "features changed" : "L2");
     }
     fputs(warn, out);
     fflush(out);
