@@ -211,20 +211,25 @@ static int check_inputs(const nn_net *net, const atk_cfg *cfg, const int *y, con
     return NN_OK;
 }
 
-/* Clean and adversarial predictions and distortions of one batch into res. */
+/* Clean (unless the attack saw them) and adversarial predictions and distortions of one batch into res. */
 static int batch_results(nn_net *net, const atk_cfg *cfg, const atk_batch *b, atk_result *res, nn_err *err) {
     size_t k = net->n_classes;
-    int pred[2];
-    for (int pass = 0; pass < 2; pass++) {
+    int missing = 0;
+    for (size_t i = 0; i < b->n; i++)
+        missing |= b->clean_pred[i] < 0;
+    for (int pass = !missing; pass < 2; pass++) {
         const float *z;
         int rc = nn_net_forward(net, pass ? b->x_adv : b->x, b->n, 0, NULL, &z, err);
         if (rc) return rc;
         for (size_t i = 0; i < b->n; i++) {
-            nn_argmax(z + i * k, 1, k, pred);
-            if (pass) res[i].pred = pred[0];
-            else res[i].clean_pred = pred[0];
+            int p;
+            nn_argmax(z + i * k, 1, k, &p);
+            if (pass) res[i].pred = p;
+            else b->clean_pred[i] = p;
         }
     }
+    for (size_t i = 0; i < b->n; i++)
+        res[i].clean_pred = b->clean_pred[i];
     float tol = ATK_L0_TOL * (cfg->hi - cfg->lo);
     for (size_t i = 0; i < b->n; i++) {
         atk_result *r = &res[i];
@@ -245,14 +250,16 @@ int atk_run(nn_net *net, const atk_cfg *cfg, const float *x, const int *y, const
     if (n == 0) return NN_OK;
     if (!x || !y || !x_adv || !res) return NN_FAIL(err, NN_E_INVAL, "attack: x, y, x_adv and res must not be NULL");
     if ((rc = check_inputs(net, cfg, y, t, n, err))) return rc;
-    int *iters = calloc(net->max_batch, sizeof *iters);
+    int *iters = calloc(2 * net->max_batch, sizeof *iters), *clean = iters + net->max_batch;
     if (!iters) return NN_FAIL(err, NN_E_NOMEM, "attack: out of memory");
     size_t d = net->n_in;
     for (size_t off = 0; off < n && !rc; off += net->max_batch) {
         size_t m = n - off < net->max_batch ? n - off : net->max_batch;
         memset(iters, 0, m * sizeof *iters);
+        for (size_t i = 0; i < m; i++)
+            clean[i] = -1;
         atk_batch b = {net, cfg, x + off * d, y + off, cfg->targeted ? t + off : NULL, m, d, net->n_classes, off,
-                       x_adv + off * d, iters, progress, pctx, (double)off, (double)n};
+                       x_adv + off * d, iters, clean, progress, pctx, (double)off, (double)n};
         rc = batch_dispatch(&b, err);
         if (!rc) rc = batch_results(net, cfg, &b, res + off, err);
         if (!rc) atk_tick(&b, 1.0);

@@ -115,6 +115,8 @@ typedef struct atk_batch {
     size_t n, d, k, first;
     float *x_adv;
     int *iters;
+    int *clean_pred; /* [n] or NULL, -1 on entry: an attack that sees the logits of x stores its prediction
+                        here; atk_run computes the ones left at -1 with one forward */
     atk_progress_fn progress;
     void *pctx;
     double done_before, total;

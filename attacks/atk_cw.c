@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "atk.h"
+#include "nn_loss.h"
 
 #define CW_SHRINK 0.9999995 /* atanh argument scale: the reference's arctanh(x * 1.999999) on [-0.5, 0.5] */
 #define CW_BETA1 0.9        /* Adam, TensorFlow's AdamOptimizer defaults */
@@ -304,6 +305,7 @@ static int cw_mark_skip(cw_state *s, nn_err *err) {
     for (size_t i = 0; i < b->n; i++) {
         size_t y = (size_t)b->y[i];
         s->skip[i] = (unsigned char)(cw_argmax_with(z + i * b->k, b->k, y, z[i * b->k + y]) != y);
+        if (b->clean_pred) nn_argmax(z + i * b->k, 1, b->k, &b->clean_pred[i]);
     }
     return NN_OK;
 }

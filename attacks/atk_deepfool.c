@@ -123,7 +123,10 @@ static void df_update_row(df_state *s, size_t r) {
         }
     int pred;
     nn_argmax(zr, 1, k, &pred);
-    if (s->k0[i] < 0) s->k0[i] = pred;
+    if (s->k0[i] < 0) { /* the first evaluation is at x */
+        s->k0[i] = pred;
+        if (b->clean_pred) b->clean_pred[i] = pred;
+    }
     int c0 = s->k0[i];
     if (c0 != b->y[i] || pred != c0) { /* misclassified from the start (unchanged) or crossed */
         s->state[i] = DF_DONE;

@@ -204,9 +204,10 @@ static void jsma_step_one(const atk_batch *b, jsma_ws *w, size_t j) {
     w->dom_n[i] = o;
 }
 
-/* x_adv = clip(x), domains = features < hi, everyone live. */
-static void jsma_start(const atk_batch *b, jsma_ws *w) {
+/* x_adv = clip(x), domains = features < hi, everyone live. Returns whether clipping changed x. */
+static int jsma_start(const atk_batch *b, jsma_ws *w) {
     size_t d = b->d;
+    int clipped = 0;
     float lo = b->cfg->lo, hi = b->cfg->hi;
     for (size_t i = 0; i < b->n; i++) {
         const float *x = b->x + i * d;
@@ -215,12 +216,23 @@ static void jsma_start(const atk_batch *b, jsma_ws *w) {
         size_t m = 0;
         for (size_t u = 0; u < d; u++) {
             xa[u] = fminf(fmaxf(x[u], lo), hi);
+            clipped |= xa[u] != x[u];
             if (xa[u] < hi) dom[m++] = (uint32_t)u;
         }
         w->dom_n[i] = m;
         w->live[i] = 1;
         b->iters[i] = 0;
     }
+    return clipped;
+}
+
+/* The predictions on x from the first pass's logits (still the net's last forward), when that pass ran
+ * every sample of the batch, in order, on x itself. */
+static void jsma_clean_pred(const atk_batch *b, const jsma_ws *w, size_t na) {
+    const float *z = b->net->act[b->net->n_layers - 1];
+    if (!b->clean_pred || na != b->n) return;
+    for (size_t j = 0; j < na; j++)
+        b->clean_pred[w->act[j]] = (int)jsma_argmax(z + j * b->k, b->k);
 }
 
 /* Compacts the live samples with at least 2 domain features into slots 0..na-1; returns na. */
@@ -270,13 +282,14 @@ int atk_jsma_batch(const atk_batch *b, nn_err *err) {
         rc = NN_FAIL(err, NN_E_NOMEM, "jsma: out of memory for a batch of %zu x %zu", b->n, b->d);
         goto fail;
     }
-    jsma_start(b, &w);
+    int clipped = jsma_start(b, &w);
     size_t max_iters = (size_t)floor((double)b->d * (double)b->cfg->gamma / 2.0);
     for (size_t it = 0; it < max_iters; it++) {
         size_t na = jsma_compact(b, &w);
         if (na == 0) break;
         rc = atk_jsma_grads(b->net, b->cfg, w.xa, w.ta, na, w.ga, w.gb, w.seed2, w.hit, err);
         if (rc) goto fail;
+        if (it == 0 && !clipped) jsma_clean_pred(b, &w, na);
 #pragma omp parallel for schedule(static) if (na > 1)
         for (size_t j = 0; j < na; j++)
             jsma_step_one(b, &w, j);

@@ -18,6 +18,7 @@ typedef struct pgd_ctx {
     const atk_cfg *cfg;
     const int *y, *t; /* of the compacted samples */
     int *done;        /* out: 1 if the sample is already adversarial at these logits */
+    int *pred;        /* out: argmax of the logits */
     double *obj;      /* scratch [n] */
 } pgd_ctx;
 
@@ -32,6 +33,7 @@ static int pgd_dlogits(void *vctx, const float *z, size_t n, size_t k, float *g)
         int adv = c->cfg->targeted ? p == c->t[i] : p != c->y[i];
         if (adv && c->cfg->loss == ATK_LOSS_MARGIN) adv = obj[i] >= c->cfg->kappa;
         c->done[i] = adv;
+        c->pred[i] = p;
         if (adv) memset(g + i * k, 0, k * sizeof *g);
     }
     return 0;
@@ -82,12 +84,12 @@ typedef struct pgd_work {
     float *xa, *xo, *g; /* compacted current points, their originals, gradients [n, d] */
     float *gz;    /* [n, k] dlogits scratch of the final check */
     double *obj;  /* [n] */
-    int *ya, *ta, *done;
+    int *ya, *ta, *done, *pred;
     nn_rng *rng; /* one stream per sample */
 } pgd_work;
 
 static void pgd_work_free(pgd_work *w) {
-    free(w->act); free(w->xa); free(w->xo); free(w->g); free(w->ya); free(w->ta); free(w->done); free(w->rng);
+    free(w->act); free(w->xa); free(w->xo); free(w->g); free(w->ya); free(w->ta); free(w->done); free(w->rng); free(w->pred);
     free(w->gz); free(w->obj);
 }
 
@@ -118,14 +120,21 @@ static int check_done(const atk_batch *b, pgd_ctx *c, pgd_work *w, size_t m, nn_
 static int pgd_restart(const atk_batch *b, const atk_cfg *cfg, pgd_work *w, int *run, int r, nn_err *err) {
     size_t d = b->d;
     float step = cfg->step > 0 ? cfg->step : (cfg->kind == ATK_FGSM ? cfg->eps : 2.5f * cfg->eps / (float)cfg->iters);
+    int final = r == cfg->restarts - 1 || !cfg->random_start; /* no restart follows */
     for (int it = 0; it <= cfg->iters; it++) {
+        /* the pass after the last step only tells a restart which samples still need one: forward only,
+         * and none after the final restart (atk_run's results forward judges success) */
+        int last = it == cfg->iters;
+        if (last && final) break;
         size_t m = gather(b, w, run);
         if (m == 0) break;
-        pgd_ctx c = {cfg, w->ya, b->t ? w->ta : NULL, w->done, w->obj};
-        int last = it == cfg->iters; /* the last pass only checks success: forward only */
+        pgd_ctx c = {cfg, w->ya, b->t ? w->ta : NULL, w->done, w->pred, w->obj};
         int rc = last ? check_done(b, &c, w, m, err)
                       : nn_net_input_grad(b->net, w->xa, m, pgd_dlogits, &c, w->g, err);
         if (rc) return rc;
+        if (r == 0 && it == 0 && !cfg->random_start && b->clean_pred) /* the first pass saw x: every sample */
+            for (size_t a = 0; a < m; a++)
+                b->clean_pred[w->act[a]] = w->pred[a];
         int bad = 0;
 #pragma omp parallel for schedule(static) reduction(| : bad)
         for (size_t a = 0; a < m; a++) {
@@ -158,7 +167,9 @@ int atk_pgd_batch(const atk_batch *b, nn_err *err) {
     w.rng = malloc(n * sizeof *w.rng);
     w.gz = malloc(n * b->k * sizeof *w.gz);
     w.obj = malloc(n * sizeof *w.obj);
-    if (!run || !w.act || !w.xa || !w.xo || !w.g || !w.ya || !w.ta || !w.done || !w.rng || !w.gz || !w.obj) {
+    w.pred = malloc(n * sizeof *w.pred);
+    if (!run || !w.act || !w.xa || !w.xo || !w.g || !w.ya || !w.ta || !w.done || !w.rng || !w.gz || !w.obj ||
+        !w.pred) {
         rc = NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", atk_name(cfg));
         goto fail;
     }
@@ -168,11 +179,15 @@ int atk_pgd_batch(const atk_batch *b, nn_err *err) {
         run[i] = 1;
         nn_rng_seed_stream(&w.rng[i], cfg->seed, (uint64_t)(b->first + i));
     }
-    size_t m = gather(b, &w, run);
-    pgd_ctx c = {cfg, w.ya, b->t ? w.ta : NULL, w.done, w.obj};
-    if ((rc = check_done(b, &c, &w, m, err))) goto fail;
-    for (size_t i = 0; i < n; i++)
-        run[i] = !w.done[i];
+    if (cfg->random_start) { /* else the first gradient pass, on x itself, finds them */
+        size_t m = gather(b, &w, run);
+        pgd_ctx c = {cfg, w.ya, b->t ? w.ta : NULL, w.done, w.pred, w.obj};
+        if ((rc = check_done(b, &c, &w, m, err))) goto fail;
+        for (size_t i = 0; i < n; i++) {
+            run[i] = !w.done[i];
+            if (b->clean_pred) b->clean_pred[i] = w.pred[i];
+        }
+    }
     for (int r = 0; r < cfg->restarts && !rc; r++) {
         /* each restart runs the samples no earlier restart made adversarial */
         for (size_t i = 0; i < n; i++)

@@ -14,29 +14,11 @@
 #include <string.h>
 
 #include "test_util.h"
+#include "test_atk_util.h"
 
 #include "atk_cw.c"
 
 /* ---------- helpers ---------- */
-
-static nn_layer_cfg L_(const char *kind, size_t units) {
-    nn_layer_cfg c = nn_layer_cfg_default(kind);
-    if (units) c.units = units;
-    return c;
-}
-
-/* A seeded MLP d -> h (relu) -> k, reserved for max_batch. */
-static nn_net *mlp_make(size_t d, size_t h, size_t k, uint64_t seed, size_t max_batch) {
-    nn_layer_cfg c[3] = {L_("dense", h), L_("relu", 0), L_("dense", k)};
-    nn_net *net = NULL;
-    nn_err err;
-    if (nn_net_create(&net, (nn_shape){d, 1, 1}, c, 3, &err)) fail_msg("nn_net_create: %s", err.msg);
-    nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    nn_net_init(net, &rng);
-    assert_int_equal(nn_net_reserve(net, max_batch, &err), NN_OK);
-    return net;
-}
 
 /* The hand-set linear classifier z = W x + b, 4 features -> 3 classes. */
 enum { LD = 4, LK = 3 };
@@ -44,17 +26,7 @@ static const double LW[LK][LD] = {{2.0, 0.5, -1.0, 0.0}, {0.0, 1.5, 0.5, -1.0}, 
 static const double LB[LK] = {0.4, -0.1, -0.4};
 
 static nn_net *linear_make(size_t max_batch) {
-    nn_layer_cfg c = L_("dense", LK);
-    nn_net *net = NULL;
-    nn_err err;
-    if (nn_net_create(&net, (nn_shape){LD, 1, 1}, &c, 1, &err)) fail_msg("nn_net_create: %s", err.msg);
-    for (size_t j = 0; j < LK; j++) {
-        for (size_t e = 0; e < LD; e++)
-            net->params[j * LD + e] = (float)LW[j][e];
-        net->params[LK * LD + j] = (float)LB[j];
-    }
-    assert_int_equal(nn_net_reserve(net, max_batch, &err), NN_OK);
-    return net;
+    return atk_test_linear_d(LD, LK, &LW[0][0], LB, max_batch);
 }
 
 static void linear_logits(const double *x, double *z) {
@@ -100,7 +72,7 @@ static atk_cfg cw_cfg(int targeted, int iters, int steps, float lo, float hi) {
 
 static int run_cw(nn_net *net, const atk_cfg *cfg, const float *x, const int *y, const int *t, size_t n,
                   float *x_adv, int *iters, nn_err *err) {
-    atk_batch b = {net, cfg, x, y, t, n, net->n_in, net->n_classes, 0, x_adv, iters, NULL, NULL, 0.0, 0.0};
+    atk_batch b = {net, cfg, x, y, t, n, net->n_in, net->n_classes, 0, x_adv, iters, NULL, NULL, NULL, 0.0, 0.0};
     b.total = (double)n;
     return atk_cw_batch(&b, err);
 }
@@ -167,7 +139,7 @@ static int gc_skip(void *p, const float *w, size_t i, double h) {
 
 static void check_objective_grad(int targeted, float kappa, float lo, float hi) {
     enum { N = 4, D = 6, K = 4 };
-    nn_net *net = mlp_make(D, 8, K, 11, N);
+    nn_net *net = atk_test_mlp(D, 8, K, 11, N);
     atk_cfg cfg = cw_cfg(targeted, 10, 1, lo, hi);
     cfg.kappa = kappa;
     float x[N * D], w[N * D], ga[N * D];
@@ -178,7 +150,7 @@ static void check_objective_grad(int targeted, float kappa, float lo, float hi) 
     int y[N] = {0, 1, 2, 3}, t[N] = {1, 2, 3, 0};
     double c[N] = {0.3, 1.0, 2.5, 7.0};
     int iters[N];
-    atk_batch b = {net, &cfg, x, y, targeted ? t : NULL, N, D, K, 0, ga, iters, NULL, NULL, 0.0, N};
+    atk_batch b = {net, &cfg, x, y, targeted ? t : NULL, N, D, K, 0, ga, iters, NULL, NULL, NULL, 0.0, N};
     cw_state s;
     nn_err err;
     assert_int_equal(cw_state_init(&s, &b, &err), NN_OK);
@@ -213,7 +185,7 @@ static void test_cw_objective_gradcheck(void **state) {
 static void test_cw_update_c(void **state) {
     (void)state;
     atk_cfg cfg = cw_cfg(0, 10, 1, 0.0f, 1.0f);
-    atk_batch b = {NULL, &cfg, NULL, NULL, NULL, 1, 1, 2, 0, NULL, NULL, NULL, NULL, 0.0, 1.0};
+    atk_batch b = {NULL, &cfg, NULL, NULL, NULL, 1, 1, 2, 0, NULL, NULL, NULL, NULL, NULL, 0.0, 1.0};
     cw_state s;
     assert_int_equal(cw_state_init(&s, &b, NULL), NN_OK);
     s.c[0] = 1e-3, s.c_lo[0] = 0.0, s.c_up[0] = CW_UP_NONE;
@@ -321,7 +293,7 @@ static void test_cw_already_adversarial(void **state) {
 static void test_cw_box_and_threads(void **state) {
     (void)state;
     enum { N = 70, D = 64, K = 4 };
-    nn_net *net = mlp_make(D, 16, K, 3, N);
+    nn_net *net = atk_test_mlp(D, 16, K, 3, N);
     float *x = malloc(sizeof(float) * N * D * 3), *xa = x + N * D, *xb = xa + N * D;
     int y[N], t[N], it[N], itb[N];
     nn_rng rng;

@@ -14,29 +14,11 @@
 #include <string.h>
 
 #include "test_util.h"
+#include "test_atk_util.h"
 
 #include "atk_deepfool.c"
 
 /* ---------- helpers ---------- */
-
-static nn_layer_cfg L_(const char *kind, size_t units) {
-    nn_layer_cfg c = nn_layer_cfg_default(kind);
-    if (units) c.units = units;
-    return c;
-}
-
-/* A seeded MLP d -> h (relu) -> k, reserved for max_batch. */
-static nn_net *mlp_make(size_t d, size_t h, size_t k, uint64_t seed, size_t max_batch) {
-    nn_layer_cfg c[3] = {L_("dense", h), L_("relu", 0), L_("dense", k)};
-    nn_net *net = NULL;
-    nn_err err;
-    if (nn_net_create(&net, (nn_shape){d, 1, 1}, c, 3, &err)) fail_msg("nn_net_create: %s", err.msg);
-    nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    nn_net_init(net, &rng);
-    assert_int_equal(nn_net_reserve(net, max_batch, &err), NN_OK);
-    return net;
-}
 
 /* A hand-set affine classifier z = W x + b, 4 features -> 3 classes. */
 enum { LD = 4, LK = 3 };
@@ -44,17 +26,7 @@ static const double LW[LK][LD] = {{2.0, 0.5, -1.0, 0.0}, {0.0, 1.5, 0.5, -1.0}, 
 static const double LB[LK] = {0.4, 0.0, -0.4};
 
 static nn_net *linear_make(const double *bias, size_t max_batch) {
-    nn_layer_cfg c = L_("dense", LK);
-    nn_net *net = NULL;
-    nn_err err;
-    if (nn_net_create(&net, (nn_shape){LD, 1, 1}, &c, 1, &err)) fail_msg("nn_net_create: %s", err.msg);
-    for (size_t j = 0; j < LK; j++) {
-        for (size_t e = 0; e < LD; e++)
-            net->params[j * LD + e] = (float)LW[j][e];
-        net->params[LK * LD + j] = (float)bias[j];
-    }
-    assert_int_equal(nn_net_reserve(net, max_batch, &err), NN_OK);
-    return net;
+    return atk_test_linear_d(LD, LK, &LW[0][0], bias, max_batch);
 }
 
 /* Closed form for the affine net: the predicted class y of x, the nearest boundary j (smallest
@@ -101,7 +73,7 @@ static atk_cfg df_cfg(float overshoot, int iters) {
 
 static int run_df(nn_net *net, const atk_cfg *cfg, const float *x, const int *y, size_t n, float *x_adv,
                   int *iters, nn_err *err) {
-    atk_batch b = {net, cfg, x, y, NULL, n, net->n_in, net->n_classes, 0, x_adv, iters, NULL, NULL, 0.0, 0.0};
+    atk_batch b = {net, cfg, x, y, NULL, n, net->n_in, net->n_classes, 0, x_adv, iters, NULL, NULL, NULL, 0.0, 0.0};
     b.total = (double)n;
     return atk_deepfool_batch(&b, err);
 }
@@ -149,7 +121,7 @@ static int gc_skip(void *p, const float *x, size_t i, double h) {
 static void test_df_jacobian_gradcheck(void **state) {
     (void)state;
     enum { N = 3, D = 6, K = 4 };
-    nn_net *net = mlp_make(D, 8, K, 21, N);
+    nn_net *net = atk_test_mlp(D, 8, K, 21, N);
     atk_cfg cfg = df_cfg(0.02f, 50);
     float x[N * D], xa[N * D], zf[N * K];
     int y[N] = {0, 1, 2}, iters[N];
@@ -157,7 +129,7 @@ static void test_df_jacobian_gradcheck(void **state) {
     nn_rng_seed(&rng, 8);
     for (size_t i = 0; i < N * D; i++)
         x[i] = -1.0f + 2.0f * nn_rng_uniform(&rng);
-    atk_batch b = {net, &cfg, x, y, NULL, N, D, K, 0, xa, iters, NULL, NULL, 0.0, N};
+    atk_batch b = {net, &cfg, x, y, NULL, N, D, K, 0, xa, iters, NULL, NULL, NULL, 0.0, N};
     df_state s;
     nn_err err;
     assert_int_equal(df_state_init(&s, &b, &err), NN_OK);
@@ -259,7 +231,7 @@ static void test_df_box_and_iteration_limit(void **state) {
 static void test_df_mlp_atk_run(void **state) {
     (void)state;
     enum { N = 70, D = 64, K = 4 };
-    nn_net *net = mlp_make(D, 16, K, 5, N);
+    nn_net *net = atk_test_mlp(D, 16, K, 5, N);
     float *x = malloc(sizeof(float) * N * D * 2), *xa = x + N * D, zc[N * K];
     int y[N];
     atk_result res[N], res1[N];

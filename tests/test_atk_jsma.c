@@ -16,42 +16,10 @@
 #include "atk.h"
 #include "nn_net.h"
 #include "test_util.h"
+#include "test_atk_util.h"
 
 
 /* ---------- helpers ---------- */
-
-static nn_net *net_build(size_t d, const size_t *units, size_t n_dense, uint64_t seed, size_t max_batch) {
-    nn_layer_cfg cfgs[8];
-    size_t n = 0;
-    for (size_t i = 0; i < n_dense; i++) {
-        if (i) cfgs[n++] = nn_layer_cfg_default("relu");
-        cfgs[n] = nn_layer_cfg_default("dense");
-        cfgs[n++].units = units[i];
-    }
-    nn_net *net = NULL;
-    nn_err err;
-    nn_err_clear(&err);
-    if (nn_net_create(&net, (nn_shape){d, 1, 1}, cfgs, n, &err)) fail_msg("nn_net_create: %s", err.msg);
-    nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    nn_net_init(net, &rng);
-    assert_int_equal(nn_net_reserve(net, max_batch, &err), NN_OK);
-    return net;
-}
-
-/* z = W x + b, W[k, d] row-major. */
-static nn_net *linear_make(size_t d, size_t k, const float *w, const float *b, size_t max_batch) {
-    nn_net *net = net_build(d, &k, 1, 1, max_batch);
-    memcpy(net->params, w, d * k * sizeof(float));
-    memcpy(net->params + d * k, b, k * sizeof(float));
-    return net;
-}
-
-/* dense(d -> h), relu, dense(h -> k), He init from seed. */
-static nn_net *mlp_make(size_t d, size_t h, size_t k, uint64_t seed, size_t max_batch) {
-    size_t units[2] = {h, k};
-    return net_build(d, units, 2, seed, max_batch);
-}
 
 static void fill_uniform(float *a, size_t n, float lo, float hi, uint64_t seed) {
     nn_rng rng;
@@ -113,7 +81,7 @@ static nn_net *lin_obvious(float b0, float scale) {
     float w[2 * LD], b[2] = {b0 * scale, 0.0f};
     for (size_t i = 0; i < 2 * LD; i++)
         w[i] = lin_w[i] * scale;
-    return linear_make(LD, 2, w, b, 4);
+    return atk_test_linear(LD, 2, w, b, 4);
 }
 
 /* ---------- tests ---------- */
@@ -156,7 +124,7 @@ static void test_ties_lowest_pair(void **state) {
     float w[2 * 6], b[2] = {1.5f, 0.0f}, x[6] = {0}, xa[6];
     for (size_t j = 0; j < 6; j++)
         w[j] = -0.5f, w[6 + j] = 0.5f;
-    nn_net *net = linear_make(6, 2, w, b, 1);
+    nn_net *net = atk_test_linear(6, 2, w, b, 1);
     const float want[6] = {1, 1, 0, 0, 0, 0};
     atk_cfg cfgs[2] = {jsma_cfg(ATK_JSMA_SOFTMAX, 1.0f, 1.0f), jsma_cfg(ATK_JSMA_LOGITS, 1.0f, 1.0f)};
     int t = 1, iters;
@@ -177,7 +145,7 @@ static void test_strict_admissibility(void **state) {
     atk_cfg cfg = jsma_cfg(ATK_JSMA_LOGITS, 1.0f, 1.0f);
     int t = 1, iters;
     for (int v = 0; v < 2; v++) {
-        nn_net *net = linear_make(4, 2, w[v], b, 1);
+        nn_net *net = atk_test_linear(4, 2, w[v], b, 1);
         assert_int_equal(jsma_direct(net, &cfg, x, &t, 1, xa, &iters, NULL), NN_OK);
         assert_memory_equal(xa, x, sizeof xa);
         assert_int_equal(iters, 1);
@@ -220,7 +188,7 @@ static size_t changed_features(const float *x, const float *a, size_t d, float l
 static void test_budget_and_range(void **state) {
     (void)state;
     enum { N = 8, D = 40, K = 5 };
-    nn_net *net = mlp_make(D, 16, K, 11, N);
+    nn_net *net = atk_test_mlp(D, 16, K, 11, N);
     float x[N * D], xa[N * D];
     fill_uniform(x, N * D, -0.3f, 1.3f, 12); /* some features start out of range, some clipped to hi */
     int t[N], iters[N];
@@ -321,7 +289,7 @@ static int fd_skip(void *p, const float *x, size_t i, double h) {
 static void test_gradients_finite_differences(void **state) {
     (void)state;
     enum { N = 3, D = 6, K = 3 };
-    nn_net *net = mlp_make(D, 10, K, 21, N);
+    nn_net *net = atk_test_mlp(D, 10, K, 21, N);
     float x[N * D], alpha[N * D], beta[N * D], seed2[N * K];
     fill_uniform(x, N * D, 0.1f, 0.9f, 22);
     int t[N] = {2, 0, 1};
@@ -351,7 +319,7 @@ static void test_gradients_finite_differences(void **state) {
 static void test_batch_and_thread_invariance(void **state) {
     (void)state;
     enum { N = 7, D = 48, K = 4 };
-    nn_net *net = mlp_make(D, 24, K, 31, 8);
+    nn_net *net = atk_test_mlp(D, 24, K, 31, 8);
     float x[N * D], ref[N * D], xa[N * D];
     int t[N], it_ref[N], it[N];
     fill_uniform(x, N * D, -0.4f, 1.0f, 32); /* about 30% at lo after clipping */
@@ -395,7 +363,7 @@ static void test_nonfinite_gradient(void **state) {
     float w[2 * LD], b[2] = {3.5f, 0.0f}, x[LD] = {0}, xa[LD];
     memcpy(w, lin_w, sizeof w);
     w[LD + 2] = NAN; /* dz1/dx2 = NaN: alpha of JSMA-Z is NaN at feature 2 */
-    nn_net *net = linear_make(LD, 2, w, b, 1);
+    nn_net *net = atk_test_linear(LD, 2, w, b, 1);
     atk_cfg cfg = jsma_cfg(ATK_JSMA_LOGITS, 1.0f, 1.0f);
     int t = 1, iters;
     nn_err err;
@@ -437,7 +405,7 @@ static void test_through_atk_run(void **state) {
 
     /* default cfg on an MLP: budget floor(64 * 0.145 / 2) = 4 pairs; same answers as the direct call */
     enum { N = 3, D = 64, K = 3 };
-    net = mlp_make(D, 16, K, 41, 2); /* max_batch 2: atk_run cuts 6 runs into 3 batches */
+    net = atk_test_mlp(D, 16, K, 41, 2); /* max_batch 2: atk_run cuts 6 runs into 3 batches */
     float xs[N * D], xr[N * (K - 1) * D], xad[N * (K - 1) * D], xd[N * (K - 1) * D];
     fill_uniform(xs, N * D, 0.0f, 1.0f, 42);
     int ys[N] = {0, 1, 2}, tr[N * (K - 1)], itd[N * (K - 1)];

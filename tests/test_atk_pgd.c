@@ -4,36 +4,7 @@
 #include "atk_diag.h"
 #include "nn_net.h"
 #include "test_util.h"
-
-/* A linear model z = W x + b on D features (in shape Dx1x1), K classes, W and b given. */
-static nn_net *linear_net(size_t d, size_t k, const float *w, const float *b, size_t max_batch) {
-    nn_layer_cfg c = nn_layer_cfg_default("dense");
-    c.units = k;
-    nn_net *net = NULL;
-    nn_err err;
-    nn_err_clear(&err);
-    if (nn_net_create(&net, (nn_shape){d, 1, 1}, &c, 1, &err)) fail_msg("create: %s", err.msg);
-    memcpy(net->params, w, d * k * sizeof(float));
-    memcpy(net->params + d * k, b, k * sizeof(float));
-    if (nn_net_reserve(net, max_batch, &err)) fail_msg("reserve: %s", err.msg);
-    return net;
-}
-
-/* A small random ReLU MLP D -> 12 -> K. */
-static nn_net *mlp_net(size_t d, size_t k, uint64_t seed, size_t max_batch) {
-    nn_layer_cfg c[3] = {nn_layer_cfg_default("dense"), nn_layer_cfg_default("relu"), nn_layer_cfg_default("dense")};
-    c[0].units = 12;
-    c[2].units = k;
-    nn_net *net = NULL;
-    nn_err err;
-    nn_err_clear(&err);
-    if (nn_net_create(&net, (nn_shape){d, 1, 1}, c, 3, &err)) fail_msg("create: %s", err.msg);
-    nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    nn_net_init(net, &rng);
-    if (nn_net_reserve(net, max_batch, &err)) fail_msg("reserve: %s", err.msg);
-    return net;
-}
+#include "test_atk_util.h"
 
 static void fill(float *a, size_t n, float lo, float hi, uint64_t seed) {
     nn_rng rng;
@@ -57,7 +28,7 @@ static void test_fgsm_linear(void **s) {
     enum { D = 6 };
     float w[2 * D] = {0.5f, -1, 0.25f, 2, -0.5f, 1, /* class 0 */ -0.5f, 1, 0.5f, -1, 0.5f, 1.5f};
     float b[2] = {3, 0};
-    nn_net *net = linear_net(D, 2, w, b, 4);
+    nn_net *net = atk_test_linear(D, 2, w, b, 4);
     float x[D] = {0.5f, 0.4f, 0.6f, 0.5f, 0.45f, 0.55f}, xa[D];
     int y = 0;
     atk_result r;
@@ -83,7 +54,7 @@ static void test_fgsm_linear(void **s) {
 /* PGD (L-inf and L2, CE and margin, targeted or not) stays in the eps-ball and the valid range. */
 static void test_pgd_ball_and_range(void **s) {
     enum { N = 9, D = 10, K = 4 };
-    nn_net *net = mlp_net(D, K, 3, 4);
+    nn_net *net = atk_test_mlp(D, 12, K, 3, 4);
     float x[N * D], xa[N * D];
     int y[N], t[N];
     fill(x, N * D, 0, 1, 5);
@@ -115,7 +86,7 @@ static void test_pgd_targeted_hits(void **s) {
     enum { D = 4, K = 3 };
     float w[K * D] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
     float b[K] = {0, 0, 0};
-    nn_net *net = linear_net(D, K, w, b, 8);
+    nn_net *net = atk_test_linear(D, K, w, b, 8);
     float x[2 * D] = {0.6f, 0.4f, 0.4f, 0.5f, 0.4f, 0.4f, 0.6f, 0.5f}, xa[2 * D];
     int y[2] = {0, 2}, t[2] = {2, 1};
     atk_result r[2];
@@ -138,7 +109,7 @@ static void test_pgd_targeted_hits(void **s) {
 /* Results depend neither on the batch size nor on where a sample sits in the batch (random starts). */
 static void test_pgd_batch_independent(void **s) {
     enum { N = 7, D = 10, K = 4 };
-    nn_net *a = mlp_net(D, K, 11, 2), *b = mlp_net(D, K, 11, 16);
+    nn_net *a = atk_test_mlp(D, 12, K, 11, 2), *b = atk_test_mlp(D, 12, K, 11, 16);
     float x[N * D], xa[N * D], xb[N * D];
     int y[N];
     fill(x, N * D, 0, 1, 9);
@@ -162,7 +133,7 @@ static void test_pgd_batch_independent(void **s) {
 static void test_misclassified_unchanged(void **s) {
     enum { D = 4, K = 3 };
     float w[K * D] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, b[K] = {0};
-    nn_net *net = linear_net(D, K, w, b, 4);
+    nn_net *net = atk_test_linear(D, K, w, b, 4);
     float x[D] = {0.2f, 0.9f, 0.1f, 0.5f}, xa[D];
     int y = 0; /* predicted 1 */
     atk_result r;
@@ -202,7 +173,7 @@ static int obj_dlogits(void *vctx, const float *z, size_t n, size_t k, float *g)
 /* Finite-difference check of each objective's input gradient (CE at T=1 and T=20, margin; targeted or not). */
 static void test_objective_gradcheck(void **s) {
     enum { D = 10, K = 4 };
-    nn_net *net = mlp_net(D, K, 21, 1);
+    nn_net *net = atk_test_mlp(D, 12, K, 21, 1);
     float x[D], g[D];
     fill(x, D, 0, 1, 4);
     for (int v = 0; v < 6; v++) {
@@ -275,7 +246,7 @@ static void test_diag_saturated(void **s) {
     int y[N];
     fill(w, K * D, -1, 1, 8);
     fill(x, N * D, 0, 1, 9);
-    nn_net *net = linear_net(D, K, w, b, 4);
+    nn_net *net = atk_test_linear(D, K, w, b, 4);
     for (int i = 0; i < N; i++) {
         const float *z;
         nn_err err;
