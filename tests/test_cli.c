@@ -480,6 +480,22 @@ static void test_run_end_to_end(void **state) {
     cli(&r, "attack", model, "--attack", "cw", "--kappa", "-1", "--output", adir, NULL);
     assert_int_equal(r.status, 2);
 
+    /* a distillation run: the teacher trained first and saved beside the student, both in metrics.json */
+    char dyaml[600], dout[600], dtext[1024];
+    snprintf(dyaml, sizeof dyaml, "%s/kd.yaml", g_dir);
+    snprintf(dout, sizeof dout, "%s/results/kd", g_dir);
+    snprintf(dtext, sizeof dtext, "%sdefense: {type: kd, temperature: 4, alpha: 0.5, bias: [{class: 1, delta: 0.5}]}\n",
+             tiny_yaml);
+    assert_int_equal(nn_io_write_atomic(dyaml, dtext, strlen(dtext), NULL), 0);
+    cli(&r, "run", dyaml, "--output", dout, "--quiet", NULL);
+    if (r.status != 0) fail_msg("kd run failed: %s", r.err);
+    assert_contains(r.out, "teacher-student agreement");
+    char *dm = read_text(dout, "metrics.json", &len);
+    assert_contains(dm, "\"teacher_student_agreement\"");
+    assert_contains(dm, "\"type\": \"kd\"");
+    free(dm);
+    free(read_text(dout, "teacher/model.safetensors", &len));
+
     /* a rerun into the same folder replaces everything */
     cli(&r, "run", yaml, "--output", out, "--epochs", "2", "--quiet", NULL);
     if (r.status != 0) fail_msg("rerun failed: %s", r.err);

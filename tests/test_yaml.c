@@ -251,7 +251,7 @@ static void test_errors_keys(void **state) {
         "exclude_classes, test_subset)");
     expect_error(
         HEAD "trian: {epochs: 1}\n",
-        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, attacks)");
+        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, teacher, defense, attacks)");
     expect_error(HEAD "train:\n  optimizer: {type: sgd, momentun: 0.9}\n",
                  "t.yaml:4:26: train.optimizer.momentun: unknown key (expected one of: type, lr, momentum,");
     expect_error("model: [{type: relu}]\ndata:\n  shuffle: true\n", "t.yaml:3:3: data.name: required");
@@ -309,6 +309,37 @@ static void test_errors_attacks(void **state) {
     if (exp_config_parse(mf, sizeof mf - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
     assert_string_equal(c.model_file, "m.safetensors");
     assert_int_equal(c.n_layers, 0);
+}
+
+/* defense: and teacher: land in their structs; the teacher defaults to the student's model and train. */
+static void test_defense(void **state) {
+    (void)state;
+    exp_config c;
+    nn_err err = {0};
+    static const char dd[] = "data: {name: mnist}\nmodel: [{type: flatten}, {type: dense, units: 10}]\n"
+                             "train: {epochs: 3, temperature: 1}\n"
+                             "defense: {type: distillation, temperature: 50, common_init: true}\n";
+    if (exp_config_parse(dd, sizeof dd - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.defense.kind, EXP_DEFENSE_DISTILLATION);
+    assert_true(c.defense.kd.temperature == 50.0f && c.defense.kd.alpha == 1.0f && !c.defense.kd.t2);
+    assert_true(c.defense.common_init);
+    assert_int_equal(c.teacher.n_layers, 2);
+    assert_int_equal(c.teacher.train.epochs, 3);
+    assert_true(c.teacher.train.temperature == 50.0f && c.train.temperature == 50.0f);
+    static const char kd[] = "data: {name: mnist}\nmodel: [{type: flatten}, {type: dense, units: 10}]\n"
+                             "teacher: {model_file: t.safetensors}\n"
+                             "defense: {type: kd, temperature: 20, alpha: 0.7, t2: false, bias: [{class: 3, delta: 3.5}]}\n";
+    if (exp_config_parse(kd, sizeof kd - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.defense.kind, EXP_DEFENSE_KD);
+    assert_true(c.defense.kd.alpha == 0.7f && !c.defense.kd.t2 && c.train.temperature == 20.0f);
+    assert_int_equal(c.defense.n_bias, 1);
+    assert_true(c.defense.bias_class[0] == 3 && c.defense.bias_delta[0] == 3.5f);
+    assert_string_equal(c.teacher.model_file, "t.safetensors");
+    expect_error(HEAD "defense: {type: distill}\n", "t.yaml:3:17: defense.type: unknown defense 'distill'");
+    expect_error(HEAD "defense: {type: distillation, alpha: 0.5}\n",
+                 "defense.alpha: not accepted by defense type 'distillation'");
+    expect_error(HEAD "teacher: {model_file: t.safetensors}\n", "t.yaml:3:1: teacher: a teacher needs a defense");
+    expect_error(HEAD "defense: {type: kd, bias: [{class: 3}]}\n", "defense.bias[0].delta: required");
 }
 
 static void test_errors_layers(void **state) {
@@ -485,7 +516,7 @@ int main(void) {
         cmocka_unit_test(test_errors_file),  cmocka_unit_test(test_errors_shapes),
         cmocka_unit_test(test_errors_utf8),  cmocka_unit_test(test_validators),
         cmocka_unit_test(test_load),         cmocka_unit_test(test_attacks),
-        cmocka_unit_test(test_errors_attacks),
+        cmocka_unit_test(test_errors_attacks),       cmocka_unit_test(test_defense),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

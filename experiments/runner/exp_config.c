@@ -15,6 +15,11 @@
 /* The attacks: list (exp_config_attack.c): the setter, and the checks that need the data range. */
 int exp_config_set_attacks(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
 int exp_config_check_attacks(exp_yaml *y, exp_config *cfg, nn_err *err);
+/* teacher: and defense: (exp_config_defense.c). */
+int exp_config_set_teacher(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
+int exp_config_set_defense(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
+int exp_config_check_defense(exp_yaml *y, exp_config *cfg, nn_err *err);
+const exp_table *exp_config_train_table(void);
 
 /* ---- custom setters ---- */
 
@@ -126,9 +131,9 @@ static int parse_layer(exp_yaml *y, yaml_node_t *v, const char *key, nn_layer_cf
     return exp_yaml_apply(y, v, key, &layer_table, ops->fields, what, out, err);
 }
 
-/* model: a non-empty list of at most EXP_MAX_LAYERS layers. */
-static int set_model(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
-    exp_config *cfg = base;
+/* A non-empty list of at most EXP_MAX_LAYERS layers into layers[], *n. */
+int exp_config_parse_layers(exp_yaml *y, yaml_node_t *v, const char *key, nn_layer_cfg *layers, size_t *n_out,
+                            nn_err *err) {
     char k[64];
     if (v->type != YAML_SEQUENCE_NODE)
         return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a list of layers, got %s",
@@ -140,11 +145,16 @@ static int set_model(exp_yaml *y, yaml_node_t *v, const char *key, void *base, n
                              NN_E_INVAL, err, "at most %d layers, got %zu", EXP_MAX_LAYERS, n);
     for (size_t i = 0; i < n; i++) {
         snprintf(k, sizeof k, "%s[%zu]", key, i);
-        int rc = parse_layer(y, exp_yaml_node(y, v->data.sequence.items.start[i]), k, &cfg->layers[i], err);
+        int rc = parse_layer(y, exp_yaml_node(y, v->data.sequence.items.start[i]), k, &layers[i], err);
         if (rc) return rc;
     }
-    cfg->n_layers = n;
+    *n_out = n;
     return NN_OK;
+}
+
+static int set_model(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    exp_config *cfg = base;
+    return exp_config_parse_layers(y, v, key, cfg->layers, &cfg->n_layers, err);
 }
 
 /* ---- sections ---- */
@@ -192,6 +202,7 @@ static const exp_field train_fields[] = {
     {EXP_KEY("schedule", EXP_F_MAP, nn_train_cfg, optim), .sub = &schedule_table},
 };
 static const exp_table train_table = EXP_TABLE(train_fields);
+const exp_table *exp_config_train_table(void) { return &train_table; }
 
 /* The top level. Later sections (teacher, defense, attacks, sweep) are added here, one line each. */
 static const exp_field top_fields[] = {
@@ -202,6 +213,8 @@ static const exp_field top_fields[] = {
     {.key = "model", .type = EXP_F_CUSTOM, .set = set_model},
     {EXP_STR("model_file", exp_config, model_file)},
     {EXP_KEY("train", EXP_F_MAP, exp_config, train), .sub = &train_table},
+    {.key = "teacher", .type = EXP_F_CUSTOM, .set = exp_config_set_teacher},
+    {.key = "defense", .type = EXP_F_CUSTOM, .set = exp_config_set_defense},
     {.key = "attacks", .type = EXP_F_CUSTOM, .set = exp_config_set_attacks},
 };
 static const exp_table top_table = EXP_TABLE(top_fields);
@@ -329,6 +342,7 @@ static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
     }
     if (nn_train_cfg_validate(&cfg->train, &e))
         return exp_yaml_fail(y, tk, "train", e.code, err, "%s", e.msg);
+    if ((rc = exp_config_check_defense(y, cfg, err))) return rc;
     return exp_config_check_attacks(y, cfg, err);
 }
 

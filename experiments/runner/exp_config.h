@@ -31,6 +31,15 @@
  *     optimizer: {type: sgd, lr: 0.01, momentum: 0.9, nesterov: true, weight_decay: 0, decay: 0,
  *                 beta1: 0.9, beta2: 0.999, eps: 1e-8}
  *     schedule: {milestones: [40, 60], gamma: 0.1}
+ *   defense:                         # distillation; the experiment's model:/train: describe the student
+ *     type: distillation             # distillation (Papernot: teacher and student at T, alpha 1, no T^2) | kd (Hinton)
+ *     temperature: 100
+ *     alpha: 1                       # kd: weight of the soft term; (1 - alpha) on the hard labels at T=1
+ *     t2: true                       # kd: multiply the soft term by T^2
+ *     common_init: false             # teacher and student start from one epoch of training at T (Carlini)
+ *     bias: [{class: 3, delta: 3.5}] # added to the student's output biases after training
+ *   teacher:                         # default: trained from model:/train: (at T for distillation)
+ *     model_file: results/t/model.safetensors   # or model: [...] and/or train: {...}
  *   attacks:                         # run on the trained model's test set, results in <output>/attacks/
  *     - {type: fgsm, eps: [0.1, 0.2, 0.3]}               # fgsm | fgm | bim | bim-l2 | pgd | pgd-l2
  *     - {type: pgd, eps: 0.3, iters: 40, step: 0.01, restarts: 1, random_start: true,
@@ -47,6 +56,7 @@
 
 #include <stddef.h>
 
+#include "def_distill.h"
 #include "exp_attack.h"
 #include "nn_data.h"
 #include "nn_err.h"
@@ -54,6 +64,29 @@
 #include "nn_train.h"
 
 #define EXP_MAX_LAYERS 64
+
+#define EXP_MAX_BIAS 10
+
+/* The frozen teacher of a distillation: a saved model, or one trained here (default: the experiment's
+ * model: and train: blocks; for defensive distillation it trains at defense.temperature). */
+typedef struct exp_teacher {
+    char model_file[512];
+    nn_layer_cfg layers[EXP_MAX_LAYERS];
+    size_t n_layers;       /* 0: the experiment's model */
+    nn_train_cfg train;
+    int has_train;         /* 0: the experiment's train block */
+} exp_teacher;
+
+enum { EXP_DEFENSE_NONE, EXP_DEFENSE_DISTILLATION, EXP_DEFENSE_KD };
+
+typedef struct exp_defense {
+    int kind;              /* EXP_DEFENSE_* */
+    def_kd_cfg kd;         /* temperature, alpha, t2 */
+    int common_init;       /* teacher and student start from one epoch at T (Carlini's reference code) */
+    int bias_class[EXP_MAX_BIAS]; /* post-hoc student bias adjustments */
+    float bias_delta[EXP_MAX_BIAS];
+    size_t n_bias;
+} exp_defense;
 
 typedef struct exp_config {
     char path[512];   /* the experiment file as given */
@@ -65,6 +98,8 @@ typedef struct exp_config {
     nn_layer_cfg layers[EXP_MAX_LAYERS];
     size_t n_layers;
     nn_train_cfg train;
+    exp_teacher teacher; /* used when defense.kind != EXP_DEFENSE_NONE */
+    exp_defense defense;
     exp_attack attacks[EXP_MAX_ATTACKS];
     size_t n_attacks;
 } exp_config;

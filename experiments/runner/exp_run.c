@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "exp_config.h"
+#include "exp_distill.h"
 #include "exp_json.h"
 #include "exp_progress.h"
 #include "nn_io.h"
@@ -40,6 +41,7 @@ typedef struct run_ctx {
     double t_last, train_s;
     nn_eval ev;
     nn_sys_info sys;
+    exp_distill_out dist; /* with a defense: the teacher and its figures */
 } run_ctx;
 
 void exp_threads_set(int n) {
@@ -144,8 +146,15 @@ static int run_train(run_ctx *r, FILE *progress, nn_err *err) {
     exp_progress_init(&r->prog, progress, r->o->quiet);
     double t0 = exp_now();
     r->t_last = t0;
-    rc = nn_train(r->net, &r->train, r->val.n ? &r->val : NULL, &c->train, run_cb, r, err);
-    r->train_s = exp_now() - t0;
+    const nn_dataset *val = r->val.n ? &r->val : NULL;
+    if (c->defense.kind) {
+        if (progress && !r->o->quiet)
+            fprintf(progress, "teacher: %s\n", c->teacher.model_file[0] ? c->teacher.model_file : "training");
+        rc = exp_distill_run(c, &r->train, val, &r->test, r->net, run_cb, r, exp_progress_cb, &r->prog, &r->dist, err);
+    } else {
+        rc = nn_train(r->net, &r->train, val, &c->train, run_cb, r, err);
+    }
+    r->train_s = exp_now() - t0 - r->dist.teacher_s; /* the student's training */
     exp_progress_end(&r->prog);
     if (rc) return rc;
     return nn_evaluate(r->net, &r->test, c->train.batch_size, NULL, &r->ev, err);
@@ -197,6 +206,32 @@ static void json_environment(exp_json *j, const run_ctx *r) {
                        "commit at build configuration; uncommitted changes not detected");
 }
 
+/* The defense's settings and the teacher's figures. */
+static void json_defense(exp_json *j, const run_ctx *r) {
+    const exp_defense *d = &r->cfg.defense;
+    exp_json_key(j, "defense");
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "type", d->kind == EXP_DEFENSE_DISTILLATION ? "distillation" : "kd");
+    exp_json_kv_number(j, "temperature", d->kd.temperature);
+    exp_json_kv_number(j, "alpha", d->kd.alpha);
+    exp_json_key(j, "t2");
+    exp_json_bool(j, d->kd.t2);
+    exp_json_key(j, "common_init");
+    exp_json_bool(j, d->common_init);
+    exp_json_kv_string(j, "soft_labels", r->dist.soft_on_the_fly ? "per batch (augmented inputs)" : "precomputed");
+    exp_json_kv_uint(j, "bias_adjustments", d->n_bias);
+    exp_json_object_end(j);
+    exp_json_key(j, "teacher");
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "model_file", r->cfg.teacher.model_file[0] ? r->cfg.teacher.model_file : "teacher/model.safetensors");
+    exp_json_kv_number(j, "test_accuracy", r->dist.teacher_ev.accuracy);
+    exp_json_kv_uint(j, "test_errors", r->dist.teacher_ev.errors);
+    exp_json_kv_number(j, "train_seconds", r->dist.teacher_s);
+    exp_json_kv_number(j, "temperature", r->dist.teacher ? r->dist.teacher->temperature : NAN);
+    exp_json_object_end(j);
+    exp_json_kv_number(j, "teacher_student_agreement", r->dist.agreement);
+}
+
 static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
     const nn_eval *ev = &r->ev;
     const size_t k = r->net->n_classes < NN_MAX_CLASSES ? r->net->n_classes : NN_MAX_CLASSES;
@@ -232,6 +267,7 @@ static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
     exp_json_kv_number(&j, "eval_seconds", ev->seconds);
     /* Training samples over the whole training wall time (per-epoch validation passes included). */
     exp_json_kv_number(&j, "train_samples_per_s", r->train_s > 0 ? n_seen / r->train_s : NAN);
+    if (r->cfg.defense.kind) json_defense(&j, r);
     json_environment(&j, r);
     exp_json_object_end(&j);
     int rc = exp_json_finish(&j, err);
@@ -241,7 +277,7 @@ static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
 }
 
 /* Model with the data metadata `eval` reads back. */
-static int write_model(const run_ctx *r, const char *path, nn_err *err) {
+static int write_model(const run_ctx *r, const nn_net *net, const char *path, nn_err *err) {
     nn_model_meta m;
     memset(&m, 0, sizeof m);
     char range[64];
@@ -249,7 +285,17 @@ static int write_model(const run_ctx *r, const char *path, nn_err *err) {
     int rc = nn_model_meta_set(&m, EXP_META_DATA, r->cfg.data.name, err);
     if (!rc) rc = nn_model_meta_set(&m, EXP_META_RANGE, range, err);
     if (!rc) rc = nn_model_meta_set(&m, EXP_META_EXPERIMENT, r->cfg.name, err);
-    if (!rc) rc = nn_model_save(r->net, &m, path, err);
+    if (!rc) rc = nn_model_save(net, &m, path, err);
+    return rc;
+}
+
+/* A teacher trained by the run, into <output>/teacher/model.safetensors. */
+static int write_teacher(const run_ctx *r, nn_err *err) {
+    char dir[4096], path[4096];
+    int rc = exp_path_join(dir, sizeof dir, r->cfg.output, "teacher", err);
+    if (!rc) rc = exp_mkdir_p(dir, err);
+    if (!rc) rc = exp_path_join(path, sizeof path, dir, "model.safetensors", err);
+    if (!rc) rc = write_model(r, r->dist.teacher, path, err);
     return rc;
 }
 
@@ -263,7 +309,8 @@ static int run_write(const run_ctx *r, nn_err *err) {
         rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
     int trained = !r->cfg.model_file[0];
     if (!rc && trained) rc = exp_path_join(path, sizeof path, dir, "model.safetensors", err);
-    if (!rc && trained) rc = write_model(r, path, err);
+    if (!rc && trained) rc = write_model(r, r->net, path, err);
+    if (!rc && r->dist.teacher_trained) rc = write_teacher(r, err);
     if (!rc && trained) rc = exp_path_join(path, sizeof path, dir, "train_log.csv", err);
     if (!rc && trained) rc = write_log(r, path, err);
     if (!rc) rc = exp_path_join(path, sizeof path, dir, "experiment.yaml", err);
@@ -288,6 +335,9 @@ static void run_summary(const run_ctx *r, FILE *out) {
     else
         fprintf(out, "training %s (%s samples/s, %zu epoch%s, %d thread%s), evaluation %s\n", wall, rate,
                 r->n_rows, r->n_rows == 1 ? "" : "s", r->sys.threads, r->sys.threads == 1 ? "" : "s", ev_s);
+    if (r->cfg.defense.kind)
+        fprintf(out, "teacher: test accuracy %.2f%% (%zu errors), teacher-student agreement %.2f%%\n",
+                100.0 * r->dist.teacher_ev.accuracy, r->dist.teacher_ev.errors, 100.0 * r->dist.agreement);
     fprintf(out, "results in %s/\n", r->cfg.output);
     fflush(out);
 }
@@ -310,6 +360,7 @@ static void run_free(run_ctx *r) {
     nn_dataset_free(&r->val);
     nn_dataset_free(&r->test);
     nn_net_destroy(r->net);
+    nn_net_destroy(r->dist.teacher);
 }
 
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {

@@ -1,0 +1,27 @@
+/* exp_distill.h - `temper run` with a defense: section: the teacher (loaded or trained), soft labels, the
+ * student trained on them, bias adjustments. */
+#ifndef EXP_DISTILL_H
+#define EXP_DISTILL_H
+
+#include <stdio.h>
+
+#include "exp_config.h"
+#include "nn_train.h"
+
+typedef struct exp_distill_out {
+    nn_net *teacher;    /* owned by the caller afterwards (nn_net_destroy) */
+    int teacher_trained;/* 1: trained here (the caller saves it), 0: loaded from teacher.model_file */
+    nn_eval teacher_ev; /* the teacher on the test set */
+    double agreement;   /* fraction of test samples where teacher and student predict the same class */
+    double teacher_s;   /* wall time of the teacher's (and common init's) training */
+    int soft_on_the_fly;/* soft labels computed per batch (jitter on) instead of once */
+} exp_distill_out;
+
+/* Trains `student` (created and initialised by the caller) by cfg->defense from a teacher described by
+ * cfg->teacher, on train (val may be NULL). Student epochs report to cb/cb_ctx; the teacher's epochs to
+ * teacher_cb (may be NULL). Errors: architecture mismatch for common_init, teacher files, training errors. */
+int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, const nn_dataset *test,
+                    nn_net *student, nn_progress_fn cb, void *cb_ctx, nn_progress_fn teacher_cb, void *teacher_ctx,
+                    exp_distill_out *out, nn_err *err);
+
+#endif
