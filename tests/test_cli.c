@@ -496,6 +496,27 @@ static void test_run_end_to_end(void **state) {
     free(dm);
     free(read_text(dout, "teacher/model.safetensors", &len));
 
+    /* a sweep: one folder per value, a table, and a rerun that reuses every finished run */
+    char stext[1200], sout[600];
+    snprintf(sout, sizeof sout, "%s/results/sweep", g_dir);
+    snprintf(stext, sizeof stext,
+             "%sdefense: {type: distillation, temperature: 2}\nsweep: {key: defense.temperature, values: [2, 8]}\n"
+             "attacks: [{type: fgsm, eps: 0.3, samples: 6, grid: 0}]\n",
+             tiny_yaml);
+    assert_int_equal(nn_io_write_atomic(dyaml, stext, strlen(stext), NULL), 0);
+    cli(&r, "run", dyaml, "--output", sout, "--quiet", NULL);
+    if (r.status != 0) fail_msg("sweep failed: %s", r.err);
+    char *table = read_text(sout, "sweep.csv", &len);
+    assert_int_equal(count_lines(table), 3);
+    assert_contains(table, "fgsm-eps0.3 success");
+    free(table);
+    char *m8 = read_text(sout, "temperature-8/metrics.json", &len);
+    assert_contains(m8, "\"temperature\": 8");
+    free(m8);
+    cli(&r, "run", dyaml, "--output", sout, "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "defense.temperature = 8: finished earlier, reused");
+
     /* a rerun into the same folder replaces everything */
     cli(&r, "run", yaml, "--output", out, "--epochs", "2", "--quiet", NULL);
     if (r.status != 0) fail_msg("rerun failed: %s", r.err);

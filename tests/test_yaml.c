@@ -251,7 +251,7 @@ static void test_errors_keys(void **state) {
         "exclude_classes, test_subset)");
     expect_error(
         HEAD "trian: {epochs: 1}\n",
-        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, teacher, defense, attacks)");
+        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, teacher, defense, attacks, sweep)");
     expect_error(HEAD "train:\n  optimizer: {type: sgd, momentun: 0.9}\n",
                  "t.yaml:4:26: train.optimizer.momentun: unknown key (expected one of: type, lr, momentum,");
     expect_error("model: [{type: relu}]\ndata:\n  shuffle: true\n", "t.yaml:3:3: data.name: required");
@@ -340,6 +340,14 @@ static void test_defense(void **state) {
                  "defense.alpha: not accepted by defense type 'distillation'");
     expect_error(HEAD "teacher: {model_file: t.safetensors}\n", "t.yaml:3:1: teacher: a teacher needs a defense");
     expect_error(HEAD "defense: {type: kd, bias: [{class: 3}]}\n", "defense.bias[0].delta: required");
+    static const char sw[] = HEAD "sweep: {key: train.epochs, values: [1, 2, 5]}\n";
+    if (exp_config_parse(sw, sizeof sw - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.sweep.n, 3);
+    assert_true(c.sweep.values[2] == 5.0);
+    expect_error(HEAD "sweep: {key: train.lr, values: [1]}\n", "t.yaml:3:8: sweep: cannot sweep 'train.lr'");
+    expect_error(HEAD "sweep: {key: train.epochs, values: [1, 1.5]}\n", "values[1] = 1.5 is not a valid train.epochs");
+    expect_error(HEAD "sweep: {key: defense.alpha, values: [0.5, 0.5]}\n", "values[1] = 0.5 is listed twice");
+    expect_error(HEAD "sweep: {values: [1]}\n", "sweep.key: required");
 }
 
 static void test_errors_layers(void **state) {

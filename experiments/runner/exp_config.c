@@ -19,6 +19,7 @@ int exp_config_check_attacks(exp_yaml *y, exp_config *cfg, nn_err *err);
 int exp_config_set_teacher(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
 int exp_config_set_defense(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
 int exp_config_check_defense(exp_yaml *y, exp_config *cfg, nn_err *err);
+int exp_config_set_sweep(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
 const exp_table *exp_config_train_table(void);
 
 /* ---- custom setters ---- */
@@ -216,6 +217,7 @@ static const exp_field top_fields[] = {
     {.key = "teacher", .type = EXP_F_CUSTOM, .set = exp_config_set_teacher},
     {.key = "defense", .type = EXP_F_CUSTOM, .set = exp_config_set_defense},
     {.key = "attacks", .type = EXP_F_CUSTOM, .set = exp_config_set_attacks},
+    {.key = "sweep", .type = EXP_F_CUSTOM, .set = exp_config_set_sweep},
 };
 static const exp_table top_table = EXP_TABLE(top_fields);
 

@@ -40,6 +40,9 @@
  *     bias: [{class: 3, delta: 3.5}] # added to the student's output biases after training
  *   teacher:                         # default: trained from model:/train: (at T for distillation)
  *     model_file: results/t/model.safetensors   # or model: [...] and/or train: {...}
+ *   sweep: {key: defense.temperature, values: [1, 2, 5, 10]}   # one run per value in <output>/temperature-<v>/,
+ *                                    # finished ones reused; keys: defense.temperature, defense.alpha,
+ *                                    # train.temperature, train.epochs, train.seed, data.subset
  *   attacks:                         # run on the trained model's test set, results in <output>/attacks/
  *     - {type: fgsm, eps: [0.1, 0.2, 0.3]}               # fgsm | fgm | bim | bim-l2 | pgd | pgd-l2
  *     - {type: pgd, eps: 0.3, iters: 40, step: 0.01, restarts: 1, random_start: true,
@@ -88,6 +91,15 @@ typedef struct exp_defense {
     size_t n_bias;
 } exp_defense;
 
+#define EXP_MAX_SWEEP 32
+
+/* sweep: {key: defense.temperature, values: [1, 2, 5]}: the experiment once per value. */
+typedef struct exp_sweep {
+    char key[64];
+    double values[EXP_MAX_SWEEP];
+    size_t n; /* 0: no sweep */
+} exp_sweep;
+
 typedef struct exp_config {
     char path[512];   /* the experiment file as given */
     char name[128];
@@ -102,6 +114,7 @@ typedef struct exp_config {
     exp_defense defense;
     exp_attack attacks[EXP_MAX_ATTACKS];
     size_t n_attacks;
+    exp_sweep sweep;
 } exp_config;
 
 /* Defaults for every field (no layers, data name empty). */

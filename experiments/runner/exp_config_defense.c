@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "exp_config.h"
+#include "exp_sweep.h"
 #include "exp_yaml.h"
 
 int exp_config_parse_layers(exp_yaml *y, yaml_node_t *v, const char *key, nn_layer_cfg *layers, size_t *n_out,
@@ -101,6 +102,39 @@ int exp_config_set_defense(exp_yaml *y, yaml_node_t *v, const char *key, void *b
     char what[48];
     snprintf(what, sizeof what, "defense type '%s'", kind);
     return exp_yaml_apply(y, v, key, &defense_table, d->kind == EXP_DEFENSE_KD ? D_KD : 0, what, d, err);
+}
+
+/* sweep: {key: ..., values: [...]}. */
+static int set_values(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    exp_sweep *s = base;
+    char k[300];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a list of numbers, got %s", exp_yaml_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0 || n > EXP_MAX_SWEEP)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected 1 to %d values, got %zu", EXP_MAX_SWEEP, n);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "%s[%zu]", key, i);
+        int rc = exp_yaml_get_double(y, exp_yaml_node(y, v->data.sequence.items.start[i]), k, &s->values[i], err);
+        if (rc) return rc;
+    }
+    s->n = n;
+    return NN_OK;
+}
+
+static const exp_field sweep_fields[] = {
+    {EXP_STR("key", exp_sweep, key), .flags = EXP_REQUIRED},
+    {.key = "values", .type = EXP_F_CUSTOM, .flags = EXP_REQUIRED, .set = set_values},
+};
+static const exp_table sweep_table = EXP_TABLE(sweep_fields);
+
+int exp_config_set_sweep(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    exp_config *cfg = base;
+    int rc = exp_yaml_apply(y, v, key, &sweep_table, EXP_ALL_FIELDS, NULL, &cfg->sweep, err);
+    char why[256];
+    if (!rc && exp_sweep_check(&cfg->sweep, why, sizeof why))
+        rc = exp_yaml_fail(y, v, key, NN_E_INVAL, err, "%s", why);
+    return rc;
 }
 
 /* After parsing: the teacher's defaults, the student's temperature, bias classes within the net's classes. */

@@ -10,6 +10,7 @@
 
 #include "exp_config.h"
 #include "exp_distill.h"
+#include "exp_sweep.h"
 #include "exp_json.h"
 #include "exp_progress.h"
 #include "nn_io.h"
@@ -31,7 +32,7 @@ typedef struct run_row {
 typedef struct run_ctx {
     const exp_run_opts *o;
     exp_config cfg;
-    char *text; /* the experiment file as read (copied to experiment.yaml) */
+    const char *text; /* the experiment file as read (copied to experiment.yaml), borrowed */
     size_t text_len;
     nn_dataset train, val, test;
     nn_net *net;
@@ -93,14 +94,22 @@ static void run_cb(void *ctx, const nn_progress *ev) {
 }
 
 /* Reads and parses the experiment, applies the command-line overrides, checks BLAS, prepares the folder. */
+/* Reads and parses the experiment file and applies the command-line overrides. */
+static int run_load_config(const exp_run_opts *o, char **text, size_t *len, exp_config *cfg, nn_err *err) {
+    int rc = nn_io_read_all(o->file, text, len, err);
+    if (rc) return rc;
+    if ((rc = exp_config_parse(*text, *len, o->file, cfg, err))) return rc;
+    if (o->output) snprintf(cfg->output, sizeof cfg->output, "%s", o->output);
+    if (o->threads > 0) cfg->threads = o->threads;
+    if (o->epochs > 0) cfg->train.epochs = o->epochs;
+    if (o->epochs > 0 && cfg->defense.kind && !cfg->teacher.has_train) cfg->teacher.train.epochs = o->epochs;
+    return NN_OK;
+}
+
+/* Checks BLAS, sets the threads, prepares the folder and the epoch records. */
 static int run_prepare(run_ctx *r, FILE *progress, nn_err *err) {
     const exp_run_opts *o = r->o;
-    int rc = nn_io_read_all(o->file, &r->text, &r->text_len, err);
-    if (rc) return rc;
-    if ((rc = exp_config_parse(r->text, r->text_len, o->file, &r->cfg, err))) return rc;
-    if (o->output) snprintf(r->cfg.output, sizeof r->cfg.output, "%s", o->output);
-    if (o->threads > 0) r->cfg.threads = o->threads;
-    if (o->epochs > 0) r->cfg.train.epochs = o->epochs;
+    int rc;
     nn_err blas = {0};
     if (nn_sys_check_blas(&blas)) {
         if (!o->allow_any_blas) return NN_FAIL(err, blas.code, "%s", blas.msg);
@@ -354,7 +363,6 @@ static int run_attacks(run_ctx *r, FILE *out, FILE *progress, nn_err *err) {
 }
 
 static void run_free(run_ctx *r) {
-    free(r->text);
     free(r->rows);
     nn_dataset_free(&r->train);
     nn_dataset_free(&r->val);
@@ -364,9 +372,25 @@ static void run_free(run_ctx *r) {
 }
 
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    exp_config *cfg = malloc(sizeof *cfg);
+    int rc = cfg ? run_load_config(o, &text, &len, cfg, err) : NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc) rc = cfg->sweep.n ? exp_sweep_run(o, text, len, cfg, out, progress, err)
+                               : exp_run_config(o, text, len, cfg, out, progress, err);
+    free(text);
+    free(cfg);
+    return rc;
+}
+
+int exp_run_config(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
+                   FILE *progress, nn_err *err) {
     run_ctx *r = calloc(1, sizeof *r);
     if (!r) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
     r->o = o;
+    r->text = text;
+    r->text_len = len;
+    r->cfg = *cfg;
     int rc = run_prepare(r, progress, err);
     if (!rc) rc = run_train(r, progress, err);
     if (!rc) rc = run_write(r, err);

@@ -32,6 +32,12 @@ typedef struct exp_run_opts {
  * run. Prints a summary to out. */
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err);
 
+struct exp_config;
+/* One run of an already parsed experiment (text: the file's bytes, copied to experiment.yaml); exp_run
+ * without the parsing, and what a sweep calls once per value. */
+int exp_run_config(const exp_run_opts *o, const char *text, size_t len, const struct exp_config *cfg, FILE *out,
+                   FILE *progress, nn_err *err);
+
 typedef struct exp_eval_opts {
     const char *model; /* a model.safetensors */
     const char *data;  /* "mnist" | "fashion-mnist"; NULL: the model's temper.data metadata */
