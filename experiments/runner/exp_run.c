@@ -359,6 +359,13 @@ static int run_attacks(run_ctx *r, FILE *out, FILE *progress, nn_err *err) {
     if (!rc) rc = exp_attacks_run(r->net, &r->test, r->cfg.attacks, r->cfg.n_attacks, dir, r->o->quiet, out, progress,
                                   err);
     if (!rc && out) fprintf(out, "attack results in %s/\n", dir);
+    /* the teacher faces the same attacks: the defense's effect is the difference */
+    if (!rc && r->dist.teacher) rc = exp_path_join(dir, sizeof dir, r->cfg.output, "teacher/attacks", err);
+    if (!rc && r->dist.teacher) {
+        if (out) fprintf(out, "the same attacks on the teacher:\n");
+        rc = exp_attacks_run(r->dist.teacher, &r->test, r->cfg.attacks, r->cfg.n_attacks, dir, r->o->quiet, out,
+                             progress, err);
+    }
     return rc;
 }
 

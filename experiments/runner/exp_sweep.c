@@ -69,14 +69,15 @@ void exp_sweep_apply(exp_config *c, const char *key, double v) {
     }
 }
 
-/* A finished run: metrics.json, and attacks/attacks.json when the experiment attacks. */
-static int run_finished(const char *dir, int attacks) {
+/* A finished run: metrics.json, and when the experiment attacks, attacks/attacks.json (and the teacher's,
+ * which come last, with a defense). */
+static int run_finished(const char *dir, const exp_config *c) {
     char p[4200];
     struct stat st;
     snprintf(p, sizeof p, "%s/metrics.json", dir);
     if (stat(p, &st) != 0) return 0;
-    snprintf(p, sizeof p, "%s/attacks/attacks.json", dir);
-    return !attacks || stat(p, &st) == 0;
+    snprintf(p, sizeof p, "%s/%sattacks/attacks.json", dir, c->defense.kind ? "teacher/" : "");
+    return !c->n_attacks || stat(p, &st) == 0;
 }
 
 /* Appends number v (or an empty field) to b. */
@@ -147,7 +148,7 @@ int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp
             break;
         }
         memcpy(c->output, dir, (size_t)n + 1);
-        if (run_finished(dir, cfg->n_attacks > 0)) {
+        if (run_finished(dir, cfg)) {
             if (out) fprintf(out, "%s = %g: finished earlier, reused (%s/)\n", s->key, s->values[i], dir);
         } else {
             if (out) fprintf(out, "%s = %g (%zu of %zu)\n", s->key, s->values[i], i + 1, s->n);
