@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "atk.h"
 #include "nn_data.h"
 #include "nn_io.h"
@@ -290,12 +291,7 @@ int main(int argc, char **argv) {
                         "[--batch B] [--repeats R (1..16)] [--cw-c C] [--cw-lr LR] [--save DIR]\n", argv[0]);
         return 2;
     }
-    nn_sys_info si;
-    nn_sys_info_get(&si);
-    printf("temper-info threads=%d blas_threads=%d blas_parallel=%d gemm_avx512=%d blas_config=", si.threads,
-           si.blas_threads, si.blas_parallel, si.gemm_avx512);
-    for (const char *c = si.blas_config; *c; c++) putchar(*c == ' ' ? '_' : *c);
-    putchar('\n');
+    bench_print_info();
     if (nn_sys_check_blas(&err) || bench(&o, &err)) {
         fprintf(stderr, "bench_attack: %s: %s (%s:%d)\n", o.attack, err.msg, err.file ? err.file : "?", err.line);
         return 1;

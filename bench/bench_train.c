@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "nn_err.h"
 #include "nn_layer.h"
 #include "nn_loss.h"
@@ -289,12 +290,7 @@ int main(int argc, char **argv) {
                         "[--batch B] [--iters N] [--layers]\n", argv[0]);
         return 2;
     }
-    nn_sys_info si;
-    nn_sys_info_get(&si);
-    printf("temper-info threads=%d blas_threads=%d blas_parallel=%d blas_config=", si.threads, si.blas_threads,
-           si.blas_parallel);
-    for (const char *c = si.blas_config; *c; c++) putchar(*c == ' ' ? '_' : *c);
-    putchar('\n');
+    bench_print_info();
     if (nn_sys_check_blas(&err)) {
         fprintf(stderr, "bench_train: %s\n", err.msg);
         return 1;
