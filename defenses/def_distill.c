@@ -31,18 +31,12 @@ static int check_teachers(nn_net *const *t, size_t n, nn_err *err) {
     return NN_OK;
 }
 
-int def_soft_labels(nn_net *const *teachers, size_t n_teachers, const float *x, size_t n, float T, float *p,
-                    nn_err *err) {
-    int rc = check_teachers(teachers, n_teachers, err);
-    if (rc) return rc;
-    if (!(T > 0)) return NN_FAIL(err, NN_E_INVAL, "soft labels: temperature must be > 0 (got %g)", T);
+/* def_soft_labels with caller scratch acc[n * K] (doubles) and q[K]. */
+static int soft_labels_into(nn_net *const *teachers, size_t n_teachers, const float *x, size_t n, float T, float *p,
+                            double *acc, float *q, nn_err *err) {
+    int rc = NN_OK;
     size_t k = teachers[0]->n_classes, d = teachers[0]->n_in;
-    double *acc = calloc(n * k, sizeof *acc);
-    float *q = malloc(k * sizeof *q);
-    if (!acc || !q) {
-        rc = NN_FAIL(err, NN_E_NOMEM, "soft labels: out of memory for %zu x %zu", n, k);
-        goto fail;
-    }
+    memset(acc, 0, n * k * sizeof *acc);
     for (size_t t = 0; t < n_teachers && !rc; t++) {
         nn_net *net = teachers[t];
         for (size_t off = 0; off < n && !rc; off += net->max_batch) {
@@ -58,7 +52,19 @@ int def_soft_labels(nn_net *const *teachers, size_t n_teachers, const float *x, 
     }
     for (size_t i = 0; i < n * k && !rc; i++)
         p[i] = (float)(acc[i] / (double)n_teachers);
-fail:
+    return rc;
+}
+
+int def_soft_labels(nn_net *const *teachers, size_t n_teachers, const float *x, size_t n, float T, float *p,
+                    nn_err *err) {
+    int rc = check_teachers(teachers, n_teachers, err);
+    if (rc) return rc;
+    if (!(T > 0)) return NN_FAIL(err, NN_E_INVAL, "soft labels: temperature must be > 0 (got %g)", T);
+    size_t k = teachers[0]->n_classes;
+    double *acc = malloc(n * k * sizeof *acc);
+    float *q = malloc(k * sizeof *q);
+    rc = acc && q ? soft_labels_into(teachers, n_teachers, x, n, T, p, acc, q, err)
+                  : NN_FAIL(err, NN_E_NOMEM, "soft labels: out of memory for %zu x %zu", n, k);
     free(acc);
     free(q);
     return rc;
@@ -80,7 +86,8 @@ int def_kd_init(def_kd *kd, const def_kd_cfg *cfg, const float *soft, nn_net *co
     kd->max_batch = max_batch;
     kd->p = malloc(max_batch * k * sizeof *kd->p);
     kd->g = malloc(max_batch * k * sizeof *kd->g);
-    if (!kd->p || !kd->g) {
+    kd->acc = malloc(max_batch * k * sizeof *kd->acc);
+    if (!kd->p || !kd->g || !kd->acc) {
         def_kd_free(kd);
         return NN_FAIL(err, NN_E_NOMEM, "distillation: out of memory");
     }
@@ -91,7 +98,9 @@ void def_kd_free(def_kd *kd) {
     if (!kd) return;
     free(kd->p);
     free(kd->g);
+    free(kd->acc);
     kd->p = kd->g = NULL;
+    kd->acc = NULL;
 }
 
 /* The soft labels of one batch: gathered from the precomputed table, or from the teachers on x. */
@@ -101,7 +110,9 @@ static int batch_soft(def_kd *kd, const float *x, const size_t *idx, size_t n) {
             memcpy(kd->p + i * kd->k, kd->soft + idx[i] * kd->k, kd->k * sizeof *kd->p);
         return NN_OK;
     }
-    return def_soft_labels(kd->teachers, kd->n_teachers, x, n, kd->cfg.temperature, kd->p, &kd->err);
+    /* per batch under augmentation: scratch from def_kd_init, no allocation in the training loop */
+    return soft_labels_into(kd->teachers, kd->n_teachers, x, n, kd->cfg.temperature, kd->p, kd->acc, kd->g,
+                            &kd->err);
 }
 
 double def_kd_loss(void *ctx, const float *x, const int *y, const size_t *idx, const float *logits, size_t n,

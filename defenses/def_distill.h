@@ -43,6 +43,7 @@ typedef struct def_kd {
     size_t n_teachers;
     size_t k, max_batch;
     float *p, *g;             /* scratch [max_batch, K] */
+    double *acc;              /* scratch [max_batch, K]: the ensemble average */
     int failed;               /* an error in an on-the-fly teacher pass (the loss then returns NaN) */
     nn_err err;               /* its message */
 } def_kd;
