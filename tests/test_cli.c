@@ -496,6 +496,25 @@ static void test_run_end_to_end(void **state) {
     free(dm);
     free(read_text(dout, "teacher/model.safetensors", &len));
 
+    /* an ensemble of two saved models teaches; the attacks run on the student only */
+    char etext[2400], eout[600];
+    snprintf(eout, sizeof eout, "%s/results/ensemble", g_dir);
+    snprintf(etext, sizeof etext,
+             "%sdefense: {type: kd, temperature: 4}\nteacher: {ensemble: [%s/teacher/model.safetensors, "
+             "%s/model.safetensors]}\nattacks: [{type: fgsm, eps: 0.3, samples: 6, grid: 0}]\n",
+             tiny_yaml, dout, dout);
+    assert_int_equal(nn_io_write_atomic(dyaml, etext, strlen(etext), NULL), 0);
+    cli(&r, "run", dyaml, "--output", eout, "--quiet", NULL);
+    if (r.status != 0) fail_msg("ensemble run failed: %s", r.err);
+    char *em = read_text(eout, "metrics.json", &len);
+    assert_contains(em, "\"ensemble\": [");
+    assert_contains(em, "\"teacher_student_agreement\"");
+    free(em);
+    free(read_text(eout, "attacks/attacks.json", &len));
+    char tdir[700];
+    snprintf(tdir, sizeof tdir, "%s/teacher", eout);
+    assert_int_not_equal(access(tdir, F_OK), 0);
+
     /* a sweep: one folder per value, a table, and a rerun that reuses every finished run */
     char stext[1200], sout[600];
     snprintf(sout, sizeof sout, "%s/results/sweep", g_dir);

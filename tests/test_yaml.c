@@ -339,6 +339,17 @@ static void test_defense(void **state) {
     expect_error(HEAD "defense: {type: distillation, alpha: 0.5}\n",
                  "defense.alpha: not accepted by defense type 'distillation'");
     expect_error(HEAD "teacher: {model_file: t.safetensors}\n", "t.yaml:3:1: teacher: a teacher needs a defense");
+    static const char en[] = HEAD "defense: {type: kd}\nteacher: {ensemble: [a.safetensors, b.safetensors], attack: false}\n";
+    if (exp_config_parse(en, sizeof en - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.teacher.n_ensemble, 2);
+    assert_string_equal(c.teacher.ensemble[1], "b.safetensors");
+    assert_false(c.teacher.attack);
+    expect_error(HEAD "defense: {type: kd}\nteacher: {ensemble: [a.safetensors]}\n",
+                 "t.yaml:4:21: teacher.ensemble: an ensemble has 2 to 8 model files, got 1");
+    expect_error(HEAD "defense: {type: kd}\nteacher: {ensemble: [a, [b]]}\n",
+                 "teacher.ensemble: entry 1: expected a model file path");
+    expect_error(HEAD "defense: {type: kd}\nteacher: {ensemble: [a, b], model_file: c}\n",
+                 "teacher: give one of model_file:, ensemble: or model:/train:, not several");
     expect_error(HEAD "defense: {type: kd, bias: [{class: 3}]}\n", "defense.bias[0].delta: required");
     static const char sw[] = HEAD "sweep: {key: train.epochs, values: [1, 2, 5]}\n";
     if (exp_config_parse(sw, sizeof sw - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);

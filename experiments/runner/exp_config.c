@@ -348,10 +348,15 @@ static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
     return exp_config_check_attacks(y, cfg, err);
 }
 
+int exp_config_attacks_teacher(const exp_config *cfg) {
+    return cfg->n_attacks && cfg->defense.kind && cfg->teacher.attack && !cfg->teacher.n_ensemble;
+}
+
 void exp_config_default(exp_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->data = nn_data_cfg_default();
     cfg->train = nn_train_cfg_default();
+    cfg->teacher.attack = 1;
 }
 
 int exp_config_parse(const char *text, size_t len, const char *path, exp_config *cfg, nn_err *err) {

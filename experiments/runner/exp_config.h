@@ -72,12 +72,17 @@
 
 /* The frozen teacher of a distillation: a saved model, or one trained here (default: the experiment's
  * model: and train: blocks; for defensive distillation it trains at defense.temperature). */
+#define EXP_MAX_ENSEMBLE 8
+
 typedef struct exp_teacher {
     char model_file[512];
+    char ensemble[EXP_MAX_ENSEMBLE][512]; /* model files whose mean softmax at T teaches (instead of one teacher) */
+    size_t n_ensemble;
     nn_layer_cfg layers[EXP_MAX_LAYERS];
     size_t n_layers;       /* 0: the experiment's model */
     nn_train_cfg train;
     int has_train;         /* 0: the experiment's train block */
+    int attack;            /* the experiment's attacks also run on the teacher (default 1) */
 } exp_teacher;
 
 enum { EXP_DEFENSE_NONE, EXP_DEFENSE_DISTILLATION, EXP_DEFENSE_KD };
@@ -116,6 +121,9 @@ typedef struct exp_config {
     size_t n_attacks;
     exp_sweep sweep;
 } exp_config;
+
+/* Whether the experiment's attacks also run on its teacher (a defense with a single teacher, teacher.attack). */
+int exp_config_attacks_teacher(const exp_config *cfg);
 
 /* Defaults for every field (no layers, data name empty). */
 void exp_config_default(exp_config *cfg);

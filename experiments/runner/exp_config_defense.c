@@ -21,10 +21,33 @@ static int set_teacher_train(exp_yaml *y, yaml_node_t *v, const char *key, void 
     return exp_yaml_apply(y, v, key, exp_config_train_table(), EXP_ALL_FIELDS, NULL, &t->train, err);
 }
 
+/* teacher.ensemble: a list of at least two model files. */
+static int set_teacher_ensemble(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    exp_teacher *t = base;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a list of model files, got %s", exp_yaml_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n < 2 || n > EXP_MAX_ENSEMBLE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "an ensemble has 2 to %d model files, got %zu", EXP_MAX_ENSEMBLE,
+                             n);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *f = exp_yaml_node(y, v->data.sequence.items.start[i]);
+        const char *s = f->type == YAML_SCALAR_NODE ? (const char *)f->data.scalar.value : NULL;
+        if (!s || !*s || strlen(s) >= sizeof t->ensemble[i])
+            return exp_yaml_fail(y, f, key, NN_E_INVAL, err, "entry %zu: expected a model file path (under %zu bytes)",
+                                 i, sizeof t->ensemble[i]);
+        strcpy(t->ensemble[i], s);
+    }
+    t->n_ensemble = n;
+    return NN_OK;
+}
+
 static const exp_field teacher_fields[] = {
     {EXP_STR("model_file", exp_teacher, model_file)},
+    {.key = "ensemble", .type = EXP_F_CUSTOM, .set = set_teacher_ensemble},
     {.key = "model", .type = EXP_F_CUSTOM, .set = set_teacher_model},
     {.key = "train", .type = EXP_F_CUSTOM, .set = set_teacher_train},
+    {EXP_KEY("attack", EXP_F_BOOL, exp_teacher, attack)},
 };
 static const exp_table teacher_table = EXP_TABLE(teacher_fields);
 
@@ -149,8 +172,9 @@ int exp_config_check_defense(exp_yaml *y, exp_config *cfg, nn_err *err) {
     if (cfg->model_file[0])
         return exp_yaml_fail(y, dk, "defense", NN_E_INVAL, err, "a defense trains a student: give model:, not model_file:");
     exp_teacher *t = &cfg->teacher;
-    if (t->model_file[0] && (t->n_layers || t->has_train))
-        return exp_yaml_fail(y, tk, "teacher", NN_E_INVAL, err, "give either model_file: or model:/train:, not both");
+    if (!!t->model_file[0] + !!t->n_ensemble + !!(t->n_layers || t->has_train) > 1)
+        return exp_yaml_fail(y, tk, "teacher", NN_E_INVAL, err,
+                             "give one of model_file:, ensemble: or model:/train:, not several");
     if (!t->n_layers) {
         memcpy(t->layers, cfg->layers, sizeof t->layers);
         t->n_layers = cfg->n_layers;
@@ -159,7 +183,7 @@ int exp_config_check_defense(exp_yaml *y, exp_config *cfg, nn_err *err) {
     nn_err e;
     nn_err_clear(&e);
     nn_net *net = NULL;
-    int rc = t->model_file[0] ? NN_OK : nn_net_create(&net, (nn_shape){1, 28, 28}, t->layers, t->n_layers, &e);
+    int rc = t->model_file[0] || t->n_ensemble ? NN_OK : nn_net_create(&net, (nn_shape){1, 28, 28}, t->layers, t->n_layers, &e);
     nn_net_destroy(net);
     if (!rc) rc = nn_train_cfg_validate(&t->train, &e);
     if (rc) return exp_yaml_fail(y, tk ? tk : dk, tk ? "teacher" : "defense", rc, err, "teacher: %s", e.msg);

@@ -36,16 +36,27 @@ static int common_init(const exp_config *cfg, const nn_dataset *train, nn_net *s
     return rc;
 }
 
-/* The teacher: loaded from teacher.model_file, or built, initialised and trained here. */
+/* The teacher: loaded from teacher.model_file, the ensemble's files, or built, initialised and trained here. */
 static int teacher_get(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, nn_net *student,
                        nn_progress_fn cb, void *ctx, exp_distill_out *out, nn_err *err) {
     const exp_teacher *t = &cfg->teacher;
-    if (t->model_file[0]) {
-        nn_model_meta meta;
-        memset(&meta, 0, sizeof meta);
-        return nn_model_load(&out->teacher, &meta, t->model_file, err);
+    nn_model_meta meta;
+    memset(&meta, 0, sizeof meta);
+    if (t->n_ensemble) {
+        for (; out->n_teachers < t->n_ensemble; out->n_teachers++) {
+            int rc = nn_model_load(&out->teachers[out->n_teachers], &meta, t->ensemble[out->n_teachers], err);
+            if (rc) return rc;
+        }
+        return NN_OK;
     }
-    int rc = nn_net_create(&out->teacher, train->shape, t->layers, t->n_layers, err);
+    out->n_teachers = 1;
+    if (t->model_file[0]) {
+        int rc = nn_model_load(&out->teachers[0], &meta, t->model_file, err);
+        out->teacher = out->teachers[0];
+        return rc;
+    }
+    int rc = nn_net_create(&out->teachers[0], train->shape, t->layers, t->n_layers, err);
+    out->teacher = out->teachers[0];
     if (rc) return rc;
     nn_rng rng;
     nn_rng_seed_stream(&rng, t->train.seed, DISTILL_TEACHER_STREAM);
@@ -58,24 +69,34 @@ static int teacher_get(const exp_config *cfg, const nn_dataset *train, const nn_
     return rc;
 }
 
-/* Teacher-student agreement on d. */
-static int agreement(nn_net *a, nn_net *b, const nn_dataset *d, double *out, nn_err *err) {
-    size_t k = a->n_classes;
-    float *za = malloc(d->n * k * sizeof *za), *zb = malloc(d->n * k * sizeof *zb);
-    int rc = za && zb ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc) rc = nn_net_predict(a, d->x, d->n, za, err);
-    if (!rc) rc = nn_net_predict(b, d->x, d->n, zb, err);
-    size_t same = 0;
+/* The teacher's (the ensemble's mean softmax's) test accuracy, and its agreement with the student on d. */
+static int teacher_eval(exp_distill_out *out, nn_net *student, const nn_dataset *d, nn_err *err) {
+    size_t k = student->n_classes;
+    float *pt = malloc(d->n * k * sizeof *pt), *zs = malloc(d->n * k * sizeof *zs);
+    int rc = pt && zs ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc) rc = def_soft_labels(out->teachers, out->n_teachers, d->x, d->n, 1.0f, pt, err);
+    if (!rc) rc = nn_net_predict(student, d->x, d->n, zs, err);
+    size_t same = 0, errors = 0;
     for (size_t i = 0; i < d->n && !rc; i++) {
-        int pa, pb;
-        nn_argmax(za + i * k, 1, k, &pa);
-        nn_argmax(zb + i * k, 1, k, &pb);
-        same += pa == pb;
+        int a, b;
+        nn_argmax(pt + i * k, 1, k, &a);
+        nn_argmax(zs + i * k, 1, k, &b);
+        same += a == b;
+        errors += a != d->y[i];
     }
-    *out = d->n ? (double)same / (double)d->n : 0;
-    free(za);
-    free(zb);
+    out->teacher_ev.n = d->n;
+    out->teacher_ev.errors = errors;
+    out->teacher_ev.accuracy = d->n ? 1.0 - (double)errors / (double)d->n : 0;
+    out->agreement = d->n ? (double)same / (double)d->n : 0;
+    free(pt);
+    free(zs);
     return rc;
+}
+
+void exp_distill_free(exp_distill_out *out) {
+    for (size_t i = 0; i < out->n_teachers; i++) nn_net_destroy(out->teachers[i]);
+    out->n_teachers = 0;
+    out->teacher = NULL;
 }
 
 int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, const nn_dataset *test,
@@ -88,19 +109,21 @@ int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dat
     def_kd kd;
     memset(&kd, 0, sizeof kd);
     int rc = teacher_get(cfg, train, val, student, teacher_cb, teacher_ctx, out, err);
-    if (!rc && (out->teacher->n_in != student->n_in || out->teacher->n_classes != k))
-        rc = NN_FAIL(err, NN_E_SHAPE, "the teacher takes %zu inputs and gives %zu classes, the student %zu and %zu",
-                     out->teacher->n_in, out->teacher->n_classes, student->n_in, k);
-    if (!rc) rc = nn_net_reserve(out->teacher, b, err);
-    if (!rc) rc = nn_evaluate(out->teacher, test, b, NULL, &out->teacher_ev, err);
+    for (size_t i = 0; i < out->n_teachers && !rc; i++) {
+        const nn_net *t = out->teachers[i];
+        if (t->n_in != student->n_in || t->n_classes != k)
+            rc = NN_FAIL(err, NN_E_SHAPE, "teacher %zu takes %zu inputs and gives %zu classes, the student %zu and %zu",
+                         i, t->n_in, t->n_classes, student->n_in, k);
+        if (!rc) rc = nn_net_reserve(out->teachers[i], b, err);
+    }
     /* the teacher sees exactly the student's inputs: once for unaugmented data, per batch under jitter */
     out->soft_on_the_fly = cfg->train.jitter > 0;
     if (!rc && !out->soft_on_the_fly) {
         soft = malloc(train->n * k * sizeof *soft);
-        rc = soft ? def_soft_labels(&out->teacher, 1, train->x, train->n, d->kd.temperature, soft, err)
+        rc = soft ? def_soft_labels(out->teachers, out->n_teachers, train->x, train->n, d->kd.temperature, soft, err)
                   : NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu soft labels", train->n);
     }
-    if (!rc) rc = def_kd_init(&kd, &d->kd, soft, &out->teacher, 1, k, b, err);
+    if (!rc) rc = def_kd_init(&kd, &d->kd, soft, out->teachers, out->n_teachers, k, b, err);
     if (!rc) {
         nn_train_cfg c = cfg->train;
         c.loss = def_kd_loss;
@@ -110,7 +133,7 @@ int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dat
     }
     for (size_t i = 0; i < d->n_bias && !rc; i++)
         rc = def_bias_adjust(student, d->bias_class[i], d->bias_delta[i], err);
-    if (!rc) rc = agreement(out->teacher, student, test, &out->agreement, err);
+    if (!rc) rc = teacher_eval(out, student, test, err);
     def_kd_free(&kd);
     free(soft);
     return rc;

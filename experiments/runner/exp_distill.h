@@ -9,9 +9,11 @@
 #include "nn_train.h"
 
 typedef struct exp_distill_out {
-    nn_net *teacher;    /* owned by the caller afterwards (nn_net_destroy) */
+    nn_net *teachers[EXP_MAX_ENSEMBLE]; /* owned by the caller afterwards (exp_distill_free) */
+    size_t n_teachers;  /* 1, or the ensemble's size */
+    nn_net *teacher;    /* teachers[0] for a single teacher, NULL for an ensemble */
     int teacher_trained;/* 1: trained here (the caller saves it), 0: loaded from teacher.model_file */
-    nn_eval teacher_ev; /* the teacher on the test set */
+    nn_eval teacher_ev; /* the teacher (the ensemble's mean softmax) on the test set: n, errors, accuracy */
     double agreement;   /* fraction of test samples where teacher and student predict the same class */
     double teacher_s;   /* wall time of the teacher's (and common init's) training */
     int soft_on_the_fly;/* soft labels computed per batch (jitter on) instead of once */
@@ -23,5 +25,8 @@ typedef struct exp_distill_out {
 int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, const nn_dataset *test,
                     nn_net *student, nn_progress_fn cb, void *cb_ctx, nn_progress_fn teacher_cb, void *teacher_ctx,
                     exp_distill_out *out, nn_err *err);
+
+/* Destroys out's teachers. */
+void exp_distill_free(exp_distill_out *out);
 
 #endif

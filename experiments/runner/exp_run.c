@@ -158,7 +158,8 @@ static int run_train(run_ctx *r, FILE *progress, nn_err *err) {
     const nn_dataset *val = r->val.n ? &r->val : NULL;
     if (c->defense.kind) {
         if (progress && !r->o->quiet)
-            fprintf(progress, "teacher: %s\n", c->teacher.model_file[0] ? c->teacher.model_file : "training");
+            fprintf(progress, "teacher: %s\n", c->teacher.model_file[0] ? c->teacher.model_file
+                                                : c->teacher.n_ensemble ? "an ensemble" : "training");
         rc = exp_distill_run(c, &r->train, val, &r->test, r->net, run_cb, r, exp_progress_cb, &r->prog, &r->dist, err);
     } else {
         rc = nn_train(r->net, &r->train, val, &c->train, run_cb, r, err);
@@ -232,7 +233,15 @@ static void json_defense(exp_json *j, const run_ctx *r) {
     exp_json_object_end(j);
     exp_json_key(j, "teacher");
     exp_json_object_begin(j);
-    exp_json_kv_string(j, "model_file", r->cfg.teacher.model_file[0] ? r->cfg.teacher.model_file : "teacher/model.safetensors");
+    const exp_teacher *t = &r->cfg.teacher;
+    if (t->n_ensemble) {
+        exp_json_key(j, "ensemble");
+        exp_json_array_begin(j);
+        for (size_t i = 0; i < t->n_ensemble; i++) exp_json_string(j, t->ensemble[i]);
+        exp_json_array_end(j);
+    } else {
+        exp_json_kv_string(j, "model_file", t->model_file[0] ? t->model_file : "teacher/model.safetensors");
+    }
     exp_json_kv_number(j, "test_accuracy", r->dist.teacher_ev.accuracy);
     exp_json_kv_uint(j, "test_errors", r->dist.teacher_ev.errors);
     exp_json_kv_number(j, "train_seconds", r->dist.teacher_s);
@@ -360,8 +369,9 @@ static int run_attacks(run_ctx *r, FILE *out, FILE *progress, nn_err *err) {
                                   err);
     if (!rc && out) fprintf(out, "attack results in %s/\n", dir);
     /* the teacher faces the same attacks: the defense's effect is the difference */
-    if (!rc && r->dist.teacher) rc = exp_path_join(dir, sizeof dir, r->cfg.output, "teacher/attacks", err);
-    if (!rc && r->dist.teacher) {
+    int teacher = exp_config_attacks_teacher(&r->cfg);
+    if (!rc && teacher) rc = exp_path_join(dir, sizeof dir, r->cfg.output, "teacher/attacks", err);
+    if (!rc && teacher) {
         if (out) fprintf(out, "the same attacks on the teacher:\n");
         rc = exp_attacks_run(r->dist.teacher, &r->test, r->cfg.attacks, r->cfg.n_attacks, dir, r->o->quiet, out,
                              progress, err);
@@ -375,7 +385,7 @@ static void run_free(run_ctx *r) {
     nn_dataset_free(&r->val);
     nn_dataset_free(&r->test);
     nn_net_destroy(r->net);
-    nn_net_destroy(r->dist.teacher);
+    exp_distill_free(&r->dist);
 }
 
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {

@@ -76,7 +76,7 @@ static int run_finished(const char *dir, const exp_config *c) {
     struct stat st;
     snprintf(p, sizeof p, "%s/metrics.json", dir);
     if (stat(p, &st) != 0) return 0;
-    snprintf(p, sizeof p, "%s/%sattacks/attacks.json", dir, c->defense.kind ? "teacher/" : "");
+    snprintf(p, sizeof p, "%s/%sattacks/attacks.json", dir, exp_config_attacks_teacher(c) ? "teacher/" : "");
     return !c->n_attacks || stat(p, &st) == 0;
 }
 
