@@ -8,11 +8,14 @@
  * of a fixed number of batches chosen so that one run takes ~`seconds`; the median is reported.
  *
  * Usage: bench_train [--net mlp800|mlp1200|cnn]... [--seconds S] [--repeats R] [--batch B]
- *                    [--iters N] [--layers]
- *   --iters N  fixed number of batches per run (no calibration; handy under perf)
- *   --layers   also print a per-layer forward/backward time breakdown (ms per batch)
+ *                    [--iters N] [--layers] [--teacher NET]
+ *   --iters N      fixed number of batches per run (no calibration; handy under perf)
+ *   --layers       also print a per-layer forward/backward time breakdown (ms per batch)
+ *   --teacher NET  distillation: each step also runs NET (eval mode, frozen) on the batch and the loss is
+ *                  Hinton's KD (def_kd_loss on the fly: T 20, alpha 0.9, T^2) instead of CE
  * Output, one line per net: "temper <net> samples_per_s=<x> ms_per_batch=<x> iters=<n> runs=<a,b,c>
- * threads=<t>", preceded by a "temper-info" line (threads, BLAS threading mode and config).
+ * threads=<t>" (<net> is "<teacher>-<net>" with --teacher), preceded by a "temper-info" line (threads,
+ * BLAS threading mode and config).
  * Exit status 1 on any failure (e.g. OpenBLAS not the OpenMP build). */
 #include <omp.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include <time.h>
 
 #include "bench_util.h"
+#include "def_distill.h"
 #include "nn_err.h"
 #include "nn_layer.h"
 #include "nn_loss.h"
@@ -38,11 +42,14 @@ typedef struct bench_opts {
     double seconds;
     size_t repeats, batch, iters;
     int layers;
+    const char *teacher; /* NULL: plain training */
 } bench_opts;
 
 /* Everything one net's benchmark needs; the loop never allocates. */
 typedef struct bench_ctx {
     nn_net *net;
+    nn_net *teacher; /* NULL: plain training; else distillation through kd */
+    def_kd kd;
     nn_optim *opt;
     nn_rng rng;
     float *x;      /* [N_POOL, batch, 784] */
@@ -98,6 +105,8 @@ static size_t net_layers(const char *name, nn_layer_cfg *c) {
 
 static void ctx_free(bench_ctx *b) {
     nn_net_destroy(b->net);
+    nn_net_destroy(b->teacher);
+    def_kd_free(&b->kd);
     nn_optim_destroy(b->opt);
     free(b->x);
     free(b->y);
@@ -106,18 +115,30 @@ static void ctx_free(bench_ctx *b) {
     free(b->gb[1]);
 }
 
-static int ctx_init(bench_ctx *b, const char *name, size_t batch, nn_err *err) {
+/* Creates net `name`, initialised from rng and reserved for batch. */
+static int make_net(nn_net **net, const char *name, nn_rng *rng, size_t batch, nn_err *err) {
     nn_layer_cfg cfgs[MAX_LAYERS];
     size_t n = net_layers(name, cfgs);
-    memset(b, 0, sizeof *b);
-    b->batch = batch;
     if (n == 0) return NN_FAIL(err, NN_E_INVAL, "unknown net '%s' (mlp800, mlp1200, cnn)", name);
     nn_shape in = {1, 28, 28};
-    int rc = nn_net_create(&b->net, in, cfgs, n, err);
+    int rc = nn_net_create(net, in, cfgs, n, err);
     if (rc) return rc;
+    nn_net_init(*net, rng);
+    return nn_net_reserve(*net, batch, err);
+}
+
+static int ctx_init(bench_ctx *b, const char *name, const char *teacher, size_t batch, nn_err *err) {
+    memset(b, 0, sizeof *b);
+    b->batch = batch;
     nn_rng_seed(&b->rng, 1);
-    nn_net_init(b->net, &b->rng);
-    if ((rc = nn_net_reserve(b->net, batch, err))) return rc;
+    int rc = make_net(&b->net, name, &b->rng, batch, err);
+    if (rc) return rc;
+    if (teacher) {
+        def_kd_cfg kc = def_kd_cfg_default();
+        kc.alpha = 0.9f;
+        if ((rc = make_net(&b->teacher, teacher, &b->rng, batch, err))) return rc;
+        if ((rc = def_kd_init(&b->kd, &kc, NULL, &b->teacher, 1, b->net->n_classes, batch, err))) return rc;
+    }
     nn_optim_cfg oc = nn_optim_cfg_default();
     oc.lr = 0.01f;
     oc.momentum = 0.9f;
@@ -138,14 +159,17 @@ static int ctx_init(bench_ctx *b, const char *name, size_t batch, nn_err *err) {
     return NN_OK;
 }
 
-/* One training step on pool batch i: zero grads, forward, CE (T=1), backward, SGD step. */
+/* One training step on pool batch i: zero grads, forward, CE (T=1) or the KD loss (the teacher's forward
+ * pass inside), backward, SGD step. */
 static int train_step(bench_ctx *b, size_t i, nn_err *err) {
     const float *x = b->x + (i % N_POOL) * b->batch * b->net->n_in, *z;
     const int *y = b->y + (i % N_POOL) * b->batch;
     nn_net_zero_grad(b->net);
     int rc = nn_net_forward(b->net, x, b->batch, 1, &b->rng, &z, err);
     if (rc) return rc;
-    double loss = nn_loss_ce(z, y, b->batch, b->net->n_classes, 1.0f, b->dz);
+    double loss = b->teacher ? def_kd_loss(&b->kd, x, y, NULL, z, b->batch, b->net->n_classes, b->dz)
+                             : nn_loss_ce(z, y, b->batch, b->net->n_classes, 1.0f, b->dz);
+    if (b->kd.failed) return NN_FAIL(err, b->kd.err.code, "%s", b->kd.err.msg);
     if (loss != loss) return NN_FAIL(err, NN_E_NUMERIC, "loss is NaN");
     if ((rc = nn_net_backward(b->net, b->dz, NULL, 1, err))) return rc;
     nn_optim_step(b->opt, b->net->params, b->net->grads, 0.01f);
@@ -209,7 +233,7 @@ static int cmp_double(const void *a, const void *b) {
 static int bench_net(const char *name, const bench_opts *o, nn_err *err) {
     bench_ctx b;
     double runs[16];
-    int rc = ctx_init(&b, name, o->batch, err);
+    int rc = ctx_init(&b, name, o->teacher, o->batch, err);
     if (rc) goto fail;
     size_t i = 0, it = 0;
     double t0 = now_s();
@@ -232,7 +256,8 @@ static int bench_net(const char *name, const bench_opts *o, nn_err *err) {
             if ((rc = train_step(&b, it, err))) goto fail;
         runs[r] = (double)(iters * o->batch) / (now_s() - t0);
     }
-    printf("temper %s samples_per_s=", name);
+    if (o->teacher) printf("temper %s-%s samples_per_s=", o->teacher, name);
+    else printf("temper %s samples_per_s=", name);
     double sorted[16];
     memcpy(sorted, runs, sizeof(double) * o->repeats);
     qsort(sorted, o->repeats, sizeof(double), cmp_double);
@@ -269,9 +294,11 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (strcmp(a, "--repeats") == 0) o->repeats = (size_t)atoi(v);
         else if (strcmp(a, "--batch") == 0) o->batch = (size_t)atoi(v);
         else if (strcmp(a, "--iters") == 0) o->iters = (size_t)atoi(v);
+        else if (strcmp(a, "--teacher") == 0) o->teacher = v;
         else return -1;
     }
     if (o->seconds <= 0 || o->repeats < 1 || o->repeats > 16 || o->batch < 1) return -1;
+    if (o->teacher && o->layers) return -1; /* the profile covers plain training only */
     if (o->n_nets == 0) {
         o->nets[0] = "mlp800";
         o->nets[1] = "mlp1200";
@@ -287,7 +314,7 @@ int main(int argc, char **argv) {
     nn_err_clear(&err);
     if (parse_args(argc, argv, &o)) {
         fprintf(stderr, "usage: %s [--net mlp800|mlp1200|cnn]... [--seconds S] [--repeats R (1..16)] "
-                        "[--batch B] [--iters N] [--layers]\n", argv[0]);
+                        "[--batch B] [--iters N] [--layers | --teacher mlp800|mlp1200|cnn]\n", argv[0]);
         return 2;
     }
     bench_print_info();

@@ -14,6 +14,9 @@
 #   PYTHON         interpreter with torch (default /usr/bin/python3)
 #   BENCH_CORETYPE native: unset OPENBLAS_CORETYPE so OpenBLAS picks its kernels for this CPU; any other
 #                  non-empty value: export OPENBLAS_CORETYPE=<value> (both sides share the OpenBLAS)
+#   BENCH_TEACHER  distillation speed: each step also runs this frozen teacher net and uses the KD loss
+#                  (T 20, alpha 0.9, T^2) on both sides; default results file bench/results/distill.md.
+#                  The issue's case: BENCH_TEACHER=mlp1200 BENCH_NETS=mlp800 bench/run_train.sh
 #   BENCH_OUT      results file (default bench/results/train.md)
 #   BENCH_QUIET_WAIT  before each side, wait up to this many seconds (default 300, 0 = no wait) for 6 s
 #                  in which other processes use < 10% of the machine
@@ -24,7 +27,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$ROOT/build-bench"
-OUT="${BENCH_OUT:-$ROOT/bench/results/train.md}"
+TEACHER="${BENCH_TEACHER:-}"
+if [ -n "$TEACHER" ]; then OUT="${BENCH_OUT:-$ROOT/bench/results/distill.md}"; else OUT="${BENCH_OUT:-$ROOT/bench/results/train.md}"; fi
 OUT_DIR="$(dirname "$OUT")"
 SECS="${BENCH_SECONDS:-2.5}"
 REPS="${BENCH_REPEATS:-3}"
@@ -45,6 +49,7 @@ net_args=()
 for n in $NETS; do net_args+=(--net "$n"); done
 torch_args=(--seconds "$SECS" --repeats "$REPS" --nets $NETS)
 if [ "${TORCH_FIXED:-0}" = 1 ]; then torch_args+=(--fixed); fi
+if [ -n "$TEACHER" ]; then net_args+=(--teacher "$TEACHER"); torch_args+=(--teacher "$TEACHER"); fi
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 start="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -74,11 +79,12 @@ field() { awk -v s="$2" -v n="$3" -v k="$4" '$1 == s && $2 == n {
 
 table="$TMP/table.md"
 {
-    echo "| net | temper samples/s | PyTorch samples/s | ratio (temper/PyTorch) | PyTorch setting |"
+    echo "| ${TEACHER:+teacher-}net | temper samples/s | PyTorch samples/s | ratio (temper/PyTorch) | PyTorch setting |"
     echo "|---|---:|---:|---:|---|"
 } >"$table"
 status=0
 for n in $NETS; do
+    [ -n "$TEACHER" ] && n="$TEACHER-$n"
     t="$(field "$TMP/temper.out" temper "$n" samples_per_s)"
     p="$(field "$TMP/torch.out" pytorch "$n" samples_per_s)"
     s="$(field "$TMP/torch.out" pytorch "$n" setting)"
@@ -94,15 +100,23 @@ dirty="$(git -C "$ROOT" status --porcelain 2>/dev/null | head -c1 | wc -c)"
 [ "$dirty" != 0 ] && commit="$commit (working tree has uncommitted changes)"
 mkdir -p "$OUT_DIR"
 {
-    echo "# Training speed: temper vs PyTorch"
-    echo
-    echo "Batch 128, synthetic data, forward + CE (T=1) + backward + SGD momentum 0.9 step;"
+    if [ -n "$TEACHER" ]; then
+        echo "# Distillation speed: temper vs PyTorch"
+        echo
+        echo "Batch 128, synthetic data; per batch: the frozen teacher's forward pass (eval mode), the student's"
+        echo "forward + KD loss (T 20, alpha 0.9, T^2; soft labels on the fly) + backward + SGD momentum 0.9 step;"
+    else
+        echo "# Training speed: temper vs PyTorch"
+        echo
+        echo "Batch 128, synthetic data, forward + CE (T=1) + backward + SGD momentum 0.9 step;"
+    fi
     echo "median of $REPS timed runs of ~${SECS} s each per net and framework, warm-up excluded."
     echo
     cat "$table"
     echo
     echo "- date: $start"
-    echo "- command: BENCH_SECONDS=$SECS BENCH_REPEATS=$REPS TORCH_FIXED=${TORCH_FIXED:-0}" \
+    echo "- command: BENCH_SECONDS=$SECS BENCH_REPEATS=$REPS TORCH_FIXED=${TORCH_FIXED:-0} BENCH_NETS=\"$NETS\"" \
+         "BENCH_TEACHER=$TEACHER" \
          "BENCH_CORETYPE=${BENCH_CORETYPE:-} bench/run_train.sh"
     echo "- cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), nproc $(nproc)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after"
@@ -119,8 +133,8 @@ mkdir -p "$OUT_DIR"
     echo '```'
     cat "$TMP/temper.out" "$TMP/torch.out"
     echo '```'
-} >"$TMP/train.md"
-mv -f "$TMP/train.md" "$OUT.tmp" && mv -f "$OUT.tmp" "$OUT"
+} >"$TMP/result.md"
+mv -f "$TMP/result.md" "$OUT.tmp" && mv -f "$OUT.tmp" "$OUT"
 
 cat "$table"
 echo "(written to $OUT)"

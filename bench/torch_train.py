@@ -7,6 +7,9 @@ per batch) of the three MNIST nets at batch 128 on synthetic random data:
   mlp1200 784-1200-1200-10 ReLU MLP, dropout 0.5 after each hidden ReLU
   cnn     Papernot/Carlini CNN: conv3x3x32 relu conv3x3x32 relu maxpool2 conv3x3x64 relu
           conv3x3x64 relu maxpool2 flatten dense200 relu dropout0.5 dense200 relu dense10
+With --teacher NET (distillation, as bench_train --teacher): each step also runs the frozen teacher NET
+(eval mode, no_grad) on the batch and the loss is Hinton's KD, alpha*T^2*CE(softmax(z_t/T), softmax(z_s/T))
++ (1-alpha)*CE(y, z_s) with T 20, alpha 0.9; result lines name the pair "<teacher>-<net>".
 Protocol (same as bench_train.c): warm-up (~0.5 s, >= 5 batches, not timed), calibration (half as many
 batches again, each timed; the fastest one sets the batch count), then `repeats` timed runs of a fixed
 number of batches chosen so that one run takes ~`seconds`; the median is reported.
@@ -72,20 +75,41 @@ def build_net(torch, name):
     raise ValueError("unknown net " + name)
 
 
-def bench_net(torch, name, batch, seconds, repeats, n_pool=8, seed=0):
+def kd_loss(torch, zs, zt, y, T=20.0, alpha=0.9):
+    """Hinton's loss with T^2, the same as def_kd_loss (CE against the soft labels: KL's gradient)."""
+    F = torch.nn.functional
+    p = F.softmax(zt / T, dim=1)
+    soft = -(p * F.log_softmax(zs / T, dim=1)).sum(1).mean()
+    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(zs, y)
+
+
+def bench_net(torch, name, batch, seconds, repeats, n_pool=8, seed=0, teacher=None):
     """Returns (median samples/s, per-run samples/s list, iterations per run)."""
     torch.manual_seed(seed)
     model = build_net(torch, name)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    ce = torch.nn.CrossEntropyLoss()
+    if teacher:
+        tnet = build_net(torch, teacher).eval()
+        for q in tnet.parameters():
+            q.requires_grad_(False)
+
+        def loss_fn(z, x, y):
+            with torch.no_grad():
+                zt = tnet(x)
+            return kd_loss(torch, z, zt, y)
+    else:
+        def loss_fn(z, x, y):
+            return ce(z, y)
     # A small pool of random batches cycled through (same scheme as bench_train.c).
     xs = [torch.rand(batch, 1, 28, 28) for _ in range(n_pool)]
     ys = [torch.randint(0, 10, (batch,)) for _ in range(n_pool)]
 
     def step(i):
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xs[i % n_pool]), ys[i % n_pool])
+        x, y = xs[i % n_pool], ys[i % n_pool]
+        loss = loss_fn(model(x), x, y)
         loss.backward()
         opt.step()
 
@@ -176,13 +200,15 @@ def worker(args):
               % (m.group(1) if m else "?", "OpenMP" if "parallel backend: OpenMP"
                  in torch.__config__.parallel_info() else "other"))
     for name in args.nets:
-        med, runs, iters = bench_net(torch, name, args.batch, args.seconds, args.repeats)
+        med, runs, iters = bench_net(torch, name, args.batch, args.seconds, args.repeats, teacher=args.teacher)
+        if args.teacher:
+            name = args.teacher + "-" + name
         print("pytorch %s samples_per_s=%.1f ms_per_batch=%.3f iters=%d runs=%s setting=%s"
               % (name, med, 1000.0 * args.batch / med, iters, ",".join("%.1f" % r for r in runs), args.setting),
               flush=True)
 
 
-def run_worker(setting, nets, batch, seconds, repeats, info):
+def run_worker(setting, nets, batch, seconds, repeats, info, teacher=None):
     name, omp, threads, mkldnn, extra = setting
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)
@@ -191,13 +217,14 @@ def run_worker(setting, nets, batch, seconds, repeats, info):
         env["OMP_NUM_THREADS"] = omp
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(threads), "--mkldnn",
            str(mkldnn), "--batch", str(batch), "--seconds", str(seconds), "--repeats", str(repeats),
-           "--setting", name] + (["--info"] if info else []) + ["--nets"] + list(nets)
+           "--setting", name] + (["--info"] if info else []) + (["--teacher", teacher] if teacher else []) \
+        + ["--nets"] + list(nets)
     out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, check=True, text=True).stdout
     res = {}
     for line in out.splitlines():
         f = line.split()
         if f and f[0] == "pytorch" and len(f) > 2:
-            res[f[1]] = (float(f[2].split("=")[1]), line)
+            res[f[1].split("-")[-1]] = (float(f[2].split("=")[1]), line)
         elif f and f[0] == "pytorch-info" and info:
             print(line, flush=True)
     missing = [n for n in nets if n not in res]
@@ -214,6 +241,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sweep-seconds", type=float, default=1.0, help="seconds per run in the sweep")
     ap.add_argument("--fixed", action="store_true", help="baseline setting only, no sweep")
+    ap.add_argument("--teacher", choices=NETS, help="distillation from this frozen teacher (KD loss)")
     ap.add_argument("--profile", choices=NETS, help="per-operator profile of one net (baseline setting)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
@@ -232,7 +260,8 @@ def main():
     if not args.fixed:
         speed = {n: {} for n in args.nets}
         for s in SETTINGS:
-            res = run_worker(s, args.nets, args.batch, args.sweep_seconds, 1, info=(s is BASELINE))
+            res = run_worker(s, args.nets, args.batch, args.sweep_seconds, 1, info=(s is BASELINE),
+                             teacher=args.teacher)
             for n in args.nets:
                 speed[n][s[0]] = res[n][0]
                 print("pytorch-sweep %s setting=%s samples_per_s=%.1f" % (n, s[0], res[n][0]), flush=True)
@@ -246,7 +275,7 @@ def main():
     lines = {}
     for name, nets in groups.items():
         s = next(x for x in SETTINGS if x[0] == name)
-        res = run_worker(s, nets, args.batch, args.seconds, args.repeats, info=args.fixed)
+        res = run_worker(s, nets, args.batch, args.seconds, args.repeats, info=args.fixed, teacher=args.teacher)
         for n in nets:
             lines[n] = res[n][1]
     for n in args.nets:
