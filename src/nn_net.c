@@ -208,7 +208,9 @@ int nn_net_forward(nn_net *net, const float *x, size_t n, int train, nn_rng *rng
     return NN_OK;
 }
 
-int nn_net_backward(nn_net *net, const float *dlogits, float *dx, int param_grads, nn_err *err) {
+/* Backward from dlogits; with dact, dact is added to the gradient of act[at] before layer at's backward. */
+static int backward(nn_net *net, const float *dlogits, size_t at, const float *dact, float *dx, int param_grads,
+                    nn_err *err) {
     if (!dlogits) return NN_FAIL(err, NN_E_INVAL, "backward: dlogits must not be NULL");
     if (net->n_last == 0 || !net->x_in) return NN_FAIL(err, NN_E_INVAL, "backward without a forward");
     size_t L = net->n_layers, n = net->n_last, lo = 0;
@@ -221,6 +223,12 @@ int nn_net_backward(nn_net *net, const float *dlogits, float *dx, int param_grad
     const float *dy = dlogits;
     for (size_t i = L; i-- > lo;) {
         nn_layer *l = &net->layers[i];
+        if (dact && i == at) { /* dy is a gradient buffer here (at < L - 1) */
+            float *d = (float *)dy;
+            size_t m = n * nn_shape_size(l->out);
+            for (size_t j = 0; j < m; j++)
+                d[j] += dact[j];
+        }
         const float *x = i ? net->act[i - 1] : net->x_in;
         float *dxi = i == 0 ? dx : (i > lo ? net->gbuf[i % 2] : NULL);
         float *dw = param_grads && l->n_params ? net->grads + (size_t)(l->w - net->params) : NULL;
@@ -228,6 +236,24 @@ int nn_net_backward(nn_net *net, const float *dlogits, float *dx, int param_grad
         dy = dxi;
     }
     return NN_OK;
+}
+
+int nn_net_backward(nn_net *net, const float *dlogits, float *dx, int param_grads, nn_err *err) {
+    return backward(net, dlogits, 0, NULL, dx, param_grads, err);
+}
+
+int nn_net_backward_at(nn_net *net, const float *dlogits, size_t at, const float *dact, float *dx, int param_grads,
+                       nn_err *err) {
+    if (!dact) return NN_FAIL(err, NN_E_INVAL, "backward_at: dact must not be NULL");
+    if (at + 1 >= net->n_layers)
+        return NN_FAIL(err, NN_E_INVAL, "backward_at: layer %zu is not below the last of %zu layers", at,
+                       net->n_layers);
+    /* the gradient must reach layer at: below the first layer with parameters only when dx is asked */
+    size_t lo = 0;
+    while (!dx && lo < net->n_layers && net->layers[lo].n_params == 0)
+        lo++;
+    if (at < lo) return NN_FAIL(err, NN_E_INVAL, "backward_at: layer %zu is below every parameter", at);
+    return backward(net, dlogits, at, dact, dx, param_grads, err);
 }
 
 void nn_net_zero_grad(nn_net *net) {

@@ -54,6 +54,11 @@ int nn_net_forward(nn_net *net, const float *x, size_t n, int train, nn_rng *rng
 /* Backward from dlogits[n, n_classes] of the last forward. param_grads != 0 accumulates into
  * net->grads; dx (NULL to skip) receives dL/dx[n, n_in], overwritten. */
 int nn_net_backward(nn_net *net, const float *dlogits, float *dx, int param_grads, nn_err *err);
+/* The same, with a loss term on an intermediate activation: dact[n, size of act[at]] is added to the
+ * gradient reaching the output of layer `at` (at < n_layers - 1; e.g. the penultimate features of a
+ * feature-matching loss). Errors: at out of range, dact NULL. */
+int nn_net_backward_at(nn_net *net, const float *dlogits, size_t at, const float *dact, float *dx, int param_grads,
+                       nn_err *err);
 /* Sets net->grads to zero. */
 void nn_net_zero_grad(nn_net *net);
 

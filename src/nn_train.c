@@ -80,7 +80,7 @@ typedef struct train_run {
     float lr;
 } train_run;
 
-/* One step on batch b of the epoch: gather, (jitter), forward, loss, backward, update. */
+/* One step on batch b of the epoch: gather, (jitter), forward, loss, backward (or cfg->step), update. */
 static int train_batch(train_run *r, size_t b, nn_err *err) {
     nn_net *net = r->net;
     const size_t bs = r->cfg->batch_size, n_in = net->n_in, k = net->n_classes;
@@ -95,21 +95,26 @@ static int train_batch(train_run *r, size_t b, nn_err *err) {
         nn_data_translate(r->xb, r->xj, nb, r->d->shape, r->cfg->jitter, r->fill, &r->rng);
         x = r->xj;
     }
-    const float *logits;
-    int rc = nn_net_forward(net, x, nb, 1, &r->rng, &logits, err);
-    if (rc) return rc;
-    double loss = r->cfg->loss ? r->cfg->loss(r->cfg->loss_ctx, x, r->yb, ix, logits, nb, k, r->dlogits)
-                               : nn_loss_ce(logits, r->yb, nb, k, r->cfg->temperature, r->dlogits);
+    int rc = NN_OK;
+    double loss;
+    nn_net_zero_grad(net);
+    if (r->cfg->step) {
+        loss = r->cfg->step(r->cfg->step_ctx, net, x, r->yb, ix, nb, r->epoch, &r->rng, r->pred);
+    } else {
+        const float *logits;
+        if ((rc = nn_net_forward(net, x, nb, 1, &r->rng, &logits, err))) return rc;
+        loss = r->cfg->loss ? r->cfg->loss(r->cfg->loss_ctx, x, r->yb, ix, logits, nb, k, r->dlogits)
+                            : nn_loss_ce(logits, r->yb, nb, k, r->cfg->temperature, r->dlogits);
+        if (isfinite(loss)) nn_argmax(logits, nb, k, r->pred);
+        if (isfinite(loss) && (rc = nn_net_backward(net, r->dlogits, NULL, 1, err))) return rc;
+    }
     if (!isfinite(loss))
         return NN_FAIL(err, NN_E_NUMERIC, "training loss is %g at epoch %zu, batch %zu of %zu", loss,
                        r->epoch + 1, b + 1, r->batches);
-    nn_argmax(logits, nb, k, r->pred);
     for (size_t i = 0; i < nb; i++)
         r->correct += r->pred[i] == r->yb[i];
     r->loss_sum += loss * (double)nb;
     r->seen += nb;
-    nn_net_zero_grad(net);
-    if ((rc = nn_net_backward(net, r->dlogits, NULL, 1, err))) return rc;
     r->lr = nn_optim_lr(&r->cfg->optim, r->epoch, r->t);
     nn_optim_step(r->opt, net->params, net->grads, r->lr);
     r->t++;

@@ -16,6 +16,14 @@
 typedef double (*nn_loss_fn)(void *ctx, const float *x, const int *y, const size_t *idx, const float *logits,
                              size_t n, size_t k, float *dlogits);
 
+/* A whole training step, for defenses whose loss needs more than the batch's logits (extra forward passes
+ * on generated samples, two views, intermediate features): given the batch x[n, n_in] (after jitter) with
+ * labels y, training-set indices idx and the loop's 0-based epoch and rng, accumulate the gradients into
+ * net->grads (zeroed before the call), write pred[n] (the net's classes for x, for the training accuracy)
+ * and return the loss. NaN aborts training (keep the reason in ctx). The loop then takes the optimizer step. */
+typedef double (*nn_step_fn)(void *ctx, nn_net *net, const float *x, const int *y, const size_t *idx, size_t n,
+                             size_t epoch, nn_rng *rng, int *pred);
+
 typedef struct nn_train_cfg {
     size_t epochs;      /* >= 1 */
     size_t batch_size;  /* >= 1 */
@@ -25,6 +33,8 @@ typedef struct nn_train_cfg {
     nn_optim_cfg optim;
     nn_loss_fn loss;    /* NULL: cross-entropy at `temperature` with hard labels */
     void *loss_ctx;
+    nn_step_fn step;    /* non-NULL: replaces forward, loss and backward (loss is then unused) */
+    void *step_ctx;
 } nn_train_cfg;
 
 nn_train_cfg nn_train_cfg_default(void); /* 10 epochs, batch 128, T 1, seed 0, SGD default */

@@ -249,6 +249,58 @@ static void test_backward_dx_optional(void **state) {
     nn_net_destroy(net);
 }
 
+/* backward_at: L = CE(z) + c * sum(h^2) over the penultimate features h = act[3]: the parameter gradients
+ * with dact = 2c h match central differences. Bad layer indices are errors. */
+typedef struct featctx {
+    gctx g;
+    float c;
+} featctx;
+
+static double feat_loss(void *p, const float *unused) {
+    featctx *f = p;
+    double l = loss_of(&f->g, unused), s = 0;
+    const float *h = f->g.net->act[3];
+    for (size_t i = 0; i < f->g.n * nn_shape_size(f->g.net->layers[3].out); i++)
+        s += (double)h[i] * h[i];
+    return l + f->c * s;
+}
+
+static void test_backward_at(void **state) {
+    (void)state;
+    nn_layer_cfg c[5];
+    mlp_cfgs(c);
+    nn_net *net = net_make(MLP_IN, c, 5, 21, 4);
+    float x[4 * 5], dz[4 * 4], dact[4 * 6];
+    int y[4] = {0, 3, 1, 2};
+    fill_uniform(x, 20, -1, 1, 22);
+    featctx f = {.c = 0.05f};
+    gctx_init(&f.g, net, x, y, 4);
+    const float *z;
+    nn_err err;
+    assert_int_equal(nn_net_forward(net, x, 4, 0, NULL, &z, &err), NN_OK);
+    ce(z, y, 4, 4, dz);
+    for (size_t i = 0; i < 4 * 6; i++)
+        dact[i] = 2.0f * f.c * net->act[3][i];
+    nn_net_zero_grad(net);
+    assert_int_equal(nn_net_backward_at(net, dz, 3, dact, NULL, 1, &err), NN_OK);
+    float *g = malloc(net->n_params * sizeof(float));
+    memcpy(g, net->grads, net->n_params * sizeof(float));
+    f.g.target = net->params;
+    size_t checked = gradcheck(feat_loss, skip_kink, &f, net->params, net->n_params, g, 5e-3, 3e-4, 2e-2, 200,
+                               "backward_at params");
+    assert_true(checked >= net->n_params * 3 / 4);
+    /* the feature term changes the gradients (it is not silently dropped) */
+    nn_net_zero_grad(net);
+    assert_int_equal(nn_net_forward(net, x, 4, 0, NULL, &z, &err), NN_OK);
+    assert_int_equal(nn_net_backward(net, dz, NULL, 1, &err), NN_OK);
+    assert_true(memcmp(g, net->grads, net->n_params * sizeof(float)) != 0);
+    assert_int_equal(nn_net_backward_at(net, dz, 4, dact, NULL, 1, &err), NN_E_INVAL);
+    assert_int_equal(nn_net_backward_at(net, dz, 3, NULL, NULL, 1, &err), NN_E_INVAL);
+    free(g);
+    gctx_free(&f.g);
+    nn_net_destroy(net);
+}
+
 /* input_grad runs in eval mode: with dropout after a training forward it equals the net without it. */
 static void test_input_grad_eval_mode(void **state) {
     (void)state;
@@ -443,6 +495,7 @@ int main(void) {
         cmocka_unit_test(test_mlp_param_grads),
         cmocka_unit_test(test_mlp_input_grad),
         cmocka_unit_test(test_backward_dx_optional),
+        cmocka_unit_test(test_backward_at),
         cmocka_unit_test(test_input_grad_eval_mode),
         cmocka_unit_test(test_batch_limits),
         cmocka_unit_test(test_predict_batches),

@@ -139,6 +139,54 @@ static void test_reproducible(void **s) {
     nn_dataset_free(&d);
 }
 
+/* A step function doing exactly the default step (forward in train mode, CE, backward) trains to the same
+ * bytes as the loop's own step, with jitter and dropout on; its epochs arrive in order; NaN aborts. */
+typedef struct step_spy {
+    size_t calls, last_epoch, nan_at;
+    float dz[16 * 2];
+} step_spy;
+
+static double ce_step(void *ctx, nn_net *net, const float *x, const int *y, const size_t *idx, size_t n,
+                      size_t epoch, nn_rng *rng, int *pred) {
+    (void)idx;
+    step_spy *s = ctx;
+    assert_true(epoch >= s->last_epoch);
+    s->last_epoch = epoch;
+    if (++s->calls == s->nan_at) return NAN;
+    const float *z;
+    if (nn_net_forward(net, x, n, 1, rng, &z, NULL)) return NAN;
+    double loss = nn_loss_ce(z, y, n, net->n_classes, 1.0f, s->dz);
+    nn_argmax(z, n, net->n_classes, pred);
+    return nn_net_backward(net, s->dz, NULL, 1, NULL) ? NAN : loss;
+}
+
+static void test_step_fn(void **s) {
+    (void)s;
+    nn_dataset d;
+    make_data(&d, 150, (nn_shape){1, 4, 4}, 20, 0.0f);
+    nn_net *a = train_once(&d, 7, 2), *b = make_net(d.shape, 1, 3);
+    nn_train_cfg c = small_cfg();
+    c.epochs = 3;
+    c.jitter = 1;
+    c.seed = 7;
+    c.optim.kind = NN_OPT_ADAM;
+    c.optim.lr = 1e-2f;
+    step_spy spy = {0};
+    c.step = ce_step;
+    c.step_ctx = &spy;
+    nn_err err = {0};
+    if (nn_train(b, &d, NULL, &c, NULL, NULL, &err)) fail_msg("nn_train: %s", err.msg);
+    assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
+    assert_int_equal(spy.calls, 3 * 10);
+    assert_int_equal(spy.last_epoch, 2);
+    spy = (step_spy){.nan_at = 4};
+    assert_int_equal(nn_train(b, &d, NULL, &c, NULL, NULL, &err), NN_E_NUMERIC);
+    assert_non_null(strstr(err.msg, "batch 4 of 10"));
+    nn_net_destroy(a);
+    nn_net_destroy(b);
+    nn_dataset_free(&d);
+}
+
 /* A loss that checks what the loop hands it and counts, then delegates to CE (NaN at one call). */
 typedef struct spy {
     const nn_dataset *d;
@@ -320,6 +368,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_step_fn),
         cmocka_unit_test(test_progress_and_batches),
         cmocka_unit_test(test_nan_aborts),
         cmocka_unit_test(test_evaluate),
