@@ -2,7 +2,9 @@
 #ifndef TEST_ATK_UTIL_H
 #define TEST_ATK_UTIL_H
 
+#include "nn_data.h"
 #include "nn_net.h"
+#include "nn_rng.h"
 
 /* A stack of dense layers d -> units[0] -> ... -> units[n-1] with ReLUs between them, He-initialised from
  * seed, input shape d x 1 x 1, reserved for max_batch. */
@@ -49,6 +51,29 @@ static inline nn_net *atk_test_linear_d(size_t d, size_t k, const double *w, con
     for (size_t j = 0; j < k; j++)
         net->params[d * k + j] = (float)b[j];
     return net;
+}
+
+/* Gaussian blobs for the distillation tests: n samples of d features, class c = i % k centred at +1.5 on
+ * features c and c + k (requires d >= 2k). Free with nn_dataset_free. */
+static inline void atk_test_blobs(nn_dataset *ds, size_t n, size_t d, size_t k, uint64_t seed) {
+    assert_true(d >= 2 * k);
+    memset(ds, 0, sizeof *ds);
+    ds->n = n;
+    ds->shape = (nn_shape){d, 1, 1};
+    ds->n_classes = k;
+    ds->x = malloc(n * d * sizeof *ds->x);
+    ds->y = malloc(n * sizeof *ds->y);
+    ds->id = malloc(n * sizeof *ds->id);
+    assert_true(ds->x && ds->y && ds->id);
+    nn_rng rng;
+    nn_rng_seed(&rng, seed);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % k;
+        ds->y[i] = (int)c;
+        ds->id[i] = i;
+        for (size_t j = 0; j < d; j++)
+            ds->x[i * d + j] = nn_rng_normal(&rng) + ((j == c || j == c + k) ? 1.5f : 0.0f);
+    }
 }
 
 #endif

@@ -536,6 +536,41 @@ static void test_run_end_to_end(void **state) {
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "defense.temperature = 8: finished earlier, reused");
 
+    /* variants x a grid: hard labels, KD with BSS and DDGSD against a saved teacher, two subsets x two seeds,
+     * one folder per run, boundary similarity in metrics.json, sweep.csv and the seed-averaged sweep.md */
+    char vtext[3000], vout[600];
+    snprintf(vout, sizeof vout, "%s/results/variants", g_dir);
+    snprintf(vtext, sizeof vtext,
+             "%steacher: {model_file: %s/teacher/model.safetensors, attack: false}\n"
+             "variants: [{name: hard}, {name: bss, defense: {type: bss, max_base: 4, steps: 3}}, "
+             "{name: ddgsd, defense: {type: ddgsd, views: [{shift: 1}, {shift: 1, noise: 0.05}]}}]\n"
+             "sweep: [{key: data.subset, values: [40, 0]}, {key: train.seed, values: [1, 2]}]\n"
+             "boundary: {samples: 10, steps: 20}\n"
+             "attacks: [{type: fgsm, eps: 0.3, samples: 6, grid: 0}]\n",
+             tiny_yaml, dout);
+    assert_int_equal(nn_io_write_atomic(dyaml, vtext, strlen(vtext), NULL), 0);
+    cli(&r, "run", dyaml, "--output", vout, "--quiet", NULL);
+    if (r.status != 0) fail_msg("variants run failed: %s", r.err);
+    char *vcsv = read_text(vout, "sweep.csv", &len);
+    assert_int_equal(count_lines(vcsv), 1 + 3 * 2 * 2);
+    assert_contains(vcsv, "variant,data.subset,train.seed,test_accuracy");
+    assert_contains(vcsv, "magsim");
+    assert_contains(vcsv, "\nbss,40,2,");
+    free(vcsv);
+    char *vmd = read_text(vout, "sweep.md", &len);
+    assert_contains(vmd, "| variant | data.subset | n |");
+    assert_contains(vmd, "| ddgsd | 0 | 2 |");
+    free(vmd);
+    char *bm = read_text(vout, "bss/subset-40/seed-1/metrics.json", &len);
+    assert_contains(bm, "\"type\": \"bss\"");
+    assert_contains(bm, "\"bss_made\"");
+    assert_contains(bm, "\"magsim\"");
+    free(bm);
+    free(read_text(vout, "hard/subset-0/seed-2/boundary.csv", &len));
+    cli(&r, "run", dyaml, "--output", vout, "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "ddgsd, data.subset = 0, train.seed = 2: finished earlier, reused");
+
     /* a rerun into the same folder replaces everything */
     cli(&r, "run", yaml, "--output", out, "--epochs", "2", "--quiet", NULL);
     if (r.status != 0) fail_msg("rerun failed: %s", r.err);

@@ -11,23 +11,7 @@ enum { D = 8, K = 3, N = 600 };
 
 /* Three Gaussian blobs in D dimensions (class c centred at +1.5 on feature c and c + 3). */
 static void blobs(nn_dataset *ds, size_t n, uint64_t seed) {
-    memset(ds, 0, sizeof *ds);
-    ds->n = n;
-    ds->shape = (nn_shape){D, 1, 1};
-    ds->n_classes = K;
-    ds->x = malloc(n * D * sizeof *ds->x);
-    ds->y = malloc(n * sizeof *ds->y);
-    ds->id = malloc(n * sizeof *ds->id);
-    assert_true(ds->x && ds->y && ds->id);
-    nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    for (size_t i = 0; i < n; i++) {
-        int c = (int)(i % K);
-        ds->y[i] = c;
-        ds->id[i] = i;
-        for (size_t j = 0; j < D; j++)
-            ds->x[i * D + j] = nn_rng_normal(&rng) + ((j == (size_t)c || j == (size_t)c + 3) ? 1.5f : 0.0f);
-    }
+    atk_test_blobs(ds, n, D, K, seed);
 }
 
 static nn_train_cfg train_cfg(size_t epochs, float T) {

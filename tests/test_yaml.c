@@ -251,7 +251,7 @@ static void test_errors_keys(void **state) {
         "exclude_classes, test_subset)");
     expect_error(
         HEAD "trian: {epochs: 1}\n",
-        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, teacher, defense, attacks, sweep)");
+        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, teacher, defense, attacks, sweep, variants, bss, boundary)");
     expect_error(HEAD "train:\n  optimizer: {type: sgd, momentun: 0.9}\n",
                  "t.yaml:4:26: train.optimizer.momentun: unknown key (expected one of: type, lr, momentum,");
     expect_error("model: [{type: relu}]\ndata:\n  shuffle: true\n", "t.yaml:3:3: data.name: required");
@@ -338,7 +338,9 @@ static void test_defense(void **state) {
     expect_error(HEAD "defense: {type: distill}\n", "t.yaml:3:17: defense.type: unknown defense 'distill'");
     expect_error(HEAD "defense: {type: distillation, alpha: 0.5}\n",
                  "defense.alpha: not accepted by defense type 'distillation'");
-    expect_error(HEAD "teacher: {model_file: t.safetensors}\n", "t.yaml:3:1: teacher: a teacher needs a defense");
+    static const char tn[] = HEAD "teacher: {model_file: t.safetensors}\n"; /* a teacher to compare with */
+    if (exp_config_parse(tn, sizeof tn - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_true(exp_config_has_teacher(&c) && c.defense.kind == EXP_DEFENSE_NONE);
     static const char en[] = HEAD "defense: {type: kd}\nteacher: {ensemble: [a.safetensors, b.safetensors], attack: false}\n";
     if (exp_config_parse(en, sizeof en - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
     assert_int_equal(c.teacher.n_ensemble, 2);
@@ -353,12 +355,41 @@ static void test_defense(void **state) {
     expect_error(HEAD "defense: {type: kd, bias: [{class: 3}]}\n", "defense.bias[0].delta: required");
     static const char sw[] = HEAD "sweep: {key: train.epochs, values: [1, 2, 5]}\n";
     if (exp_config_parse(sw, sizeof sw - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
-    assert_int_equal(c.sweep.n, 3);
-    assert_true(c.sweep.values[2] == 5.0);
+    assert_int_equal(c.sweep.n_axes, 1);
+    assert_int_equal(c.sweep.axis[0].n, 3);
+    assert_true(c.sweep.axis[0].values[2] == 5.0);
     expect_error(HEAD "sweep: {key: train.lr, values: [1]}\n", "t.yaml:3:8: sweep: cannot sweep 'train.lr'");
     expect_error(HEAD "sweep: {key: train.epochs, values: [1, 1.5]}\n", "values[1] = 1.5 is not a valid train.epochs");
     expect_error(HEAD "sweep: {key: defense.alpha, values: [0.5, 0.5]}\n", "values[1] = 0.5 is listed twice");
     expect_error(HEAD "sweep: {values: [1]}\n", "sweep.key: required");
+    /* a grid of axes, variants, the BSS and DDGSD defenses, boundary */
+    static const char gr[] = HEAD "sweep: [{key: data.subset, values: [600, 0]}, {key: train.seed, values: [0, 1, 2]}]\n"
+                                  "teacher: {model_file: t.safetensors}\n"
+                                  "variants: [{name: hard}, {name: bss, defense: {type: bss, eta: 0.5, policy: second}},\n"
+                                  "  {name: dd, defense: {type: ddgsd, mu: 0.01, views: [{shift: 1}, {noise: 0.2}]}}]\n"
+                                  "boundary: {samples: 50, targets: all}\n";
+    if (exp_config_parse(gr, sizeof gr - 1, "t.yaml", &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.sweep.n_axes, 2);
+    assert_int_equal(c.sweep.axis[1].n, 3);
+    assert_int_equal(c.n_variants, 3);
+    assert_int_equal(c.variants[0].defense.kind, EXP_DEFENSE_NONE);
+    assert_int_equal(c.variants[1].defense.kind, EXP_DEFENSE_BSS);
+    assert_true(c.variants[1].defense.bss.bss.eta == 0.5f && c.variants[1].defense.bss.bss.policy == ATK_BSS_SECOND);
+    assert_true(c.variants[1].defense.kd.temperature == 3.0f); /* BSS's default T */
+    assert_true(c.variants[2].defense.ddgsd.mu == 0.01f && c.variants[2].defense.ddgsd.view[1].noise == 0.2f);
+    assert_int_equal(c.variants[2].defense.ddgsd.view[1].shift, 0);
+    assert_int_equal(c.boundary.samples, 50);
+    assert_int_equal(c.boundary.cfg.targets, ATK_BOUNDARY_ALL);
+    expect_error(HEAD "sweep: [{key: train.seed, values: [0]}, {key: train.seed, values: [1]}]\n",
+                 "t.yaml:3:41: sweep[1]: 'train.seed' is swept twice");
+    expect_error(HEAD "variants: [{name: a}, {name: a}]\n", "t.yaml:3:23: variants[1]: name 'a' is used twice");
+    expect_error(HEAD "variants: [{name: a/b}]\n", "variants[0]: name 'a/b' must be a plain folder name");
+    expect_error(HEAD "variants: [{name: a, defense: {type: bss, alpha: 0.5}}]\n",
+                 "variants[0].defense.alpha: not accepted by defense type 'bss'");
+    expect_error(HEAD "defense: {type: kd}\nvariants: [{name: a}]\n", "variants: give defense: or variants:, not both");
+    expect_error(HEAD "defense: {type: ddgsd, views: [{shift: 1}]}\n", "defense.views: expected a list of two views");
+    expect_error(HEAD "defense: {type: bss, policy: best}\n", "defense.policy");
+    expect_error(HEAD "boundary: {targets: some}\n", "boundary.targets");
 }
 
 static void test_errors_layers(void **state) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp_bss.h"
 #include "exp_run.h"
 #include "nn_sys.h"
 
@@ -19,6 +20,7 @@ static const char usage_main[] =
     "  run FILE.yaml      train and test the network an experiment file describes\n"
     "  eval MODEL         evaluate a model file on a test set\n"
     "  attack MODEL       attack a model file (FGSM, PGD, JSMA, C&W, DeepFool) on its test set\n"
+    "  bss MODEL          generate boundary-supporting samples (BSS) from a model on its training set\n"
     "  help [COMMAND]     this text, or a command's options\n"
     "\n"
     "options: --help, --version\n"
@@ -378,6 +380,8 @@ static int cmd_help(int argc, char **argv, FILE *out, FILE *errs) {
         fputs(usage_eval, out);
     else if (argc == 1 && strcmp(argv[0], "attack") == 0)
         fputs(usage_attack, out);
+    else if (argc == 1 && strcmp(argv[0], "bss") == 0)
+        return exp_bss_cmd(1, (char *[]){"--help"}, out, errs);
     else if (argc == 1 && strcmp(argv[0], "help") == 0)
         fputs(usage_main, out);
     else {
@@ -401,6 +405,7 @@ int exp_main(int argc, char **argv, FILE *out, FILE *errs) {
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "attack") == 0) return cmd_attack(argc - 2, argv + 2, out, errs);
+    if (strcmp(cmd, "bss") == 0) return exp_bss_cmd(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "help") == 0) return cmd_help(argc - 2, argv + 2, out, errs);
     fprintf(errs, "temper: unknown %s '%s'\nTry 'temper --help'.\n", cmd[0] == '-' ? "option" : "command",
             cmd);

@@ -20,6 +20,10 @@ int exp_config_set_teacher(exp_yaml *y, yaml_node_t *v, const char *key, void *b
 int exp_config_set_defense(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
 int exp_config_check_defense(exp_yaml *y, exp_config *cfg, nn_err *err);
 int exp_config_set_sweep(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
+int exp_config_set_variants(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
+/* bss: (exp_config_bss.c). */
+int exp_config_set_bss(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
+int exp_config_set_boundary(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
 const exp_table *exp_config_train_table(void);
 
 /* ---- custom setters ---- */
@@ -218,6 +222,9 @@ static const exp_field top_fields[] = {
     {.key = "defense", .type = EXP_F_CUSTOM, .set = exp_config_set_defense},
     {.key = "attacks", .type = EXP_F_CUSTOM, .set = exp_config_set_attacks},
     {.key = "sweep", .type = EXP_F_CUSTOM, .set = exp_config_set_sweep},
+    {.key = "variants", .type = EXP_F_CUSTOM, .set = exp_config_set_variants},
+    {.key = "bss", .type = EXP_F_CUSTOM, .set = exp_config_set_bss},
+    {.key = "boundary", .type = EXP_F_CUSTOM, .set = exp_config_set_boundary},
 };
 static const exp_table top_table = EXP_TABLE(top_fields);
 
@@ -348,8 +355,13 @@ static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
     return exp_config_check_attacks(y, cfg, err);
 }
 
+int exp_config_has_teacher(const exp_config *cfg) {
+    int k = cfg->defense.kind;
+    return cfg->teacher.present || k == EXP_DEFENSE_DISTILLATION || k == EXP_DEFENSE_KD || k == EXP_DEFENSE_BSS;
+}
+
 int exp_config_attacks_teacher(const exp_config *cfg) {
-    return cfg->n_attacks && cfg->defense.kind && cfg->teacher.attack && !cfg->teacher.n_ensemble;
+    return cfg->n_attacks && exp_config_has_teacher(cfg) && cfg->teacher.attack && !cfg->teacher.n_ensemble;
 }
 
 void exp_config_default(exp_config *cfg) {
@@ -357,6 +369,8 @@ void exp_config_default(exp_config *cfg) {
     cfg->data = nn_data_cfg_default();
     cfg->train = nn_train_cfg_default();
     cfg->teacher.attack = 1;
+    cfg->boundary.samples = 500;
+    cfg->boundary.cfg = atk_boundary_cfg_default();
 }
 
 int exp_config_parse(const char *text, size_t len, const char *path, exp_config *cfg, nn_err *err) {

@@ -59,6 +59,9 @@
 
 #include <stddef.h>
 
+#include "atk_boundary.h"
+#include "def_bss.h"
+#include "def_ddgsd.h"
 #include "def_distill.h"
 #include "exp_attack.h"
 #include "nn_data.h"
@@ -83,13 +86,17 @@ typedef struct exp_teacher {
     nn_train_cfg train;
     int has_train;         /* 0: the experiment's train block */
     int attack;            /* the experiment's attacks also run on the teacher (default 1) */
+    int present;           /* a teacher: section was given (without a defense: a teacher to compare with) */
 } exp_teacher;
 
-enum { EXP_DEFENSE_NONE, EXP_DEFENSE_DISTILLATION, EXP_DEFENSE_KD };
+enum { EXP_DEFENSE_NONE, EXP_DEFENSE_DISTILLATION, EXP_DEFENSE_KD, EXP_DEFENSE_BSS, EXP_DEFENSE_DDGSD };
 
 typedef struct exp_defense {
     int kind;              /* EXP_DEFENSE_* */
-    def_kd_cfg kd;         /* temperature, alpha, t2 */
+    def_kd_cfg kd;         /* temperature (of every kind), alpha, t2 */
+    def_bss_cfg bss;       /* type bss; its temperature, epochs and range follow kd, train and data */
+    char pool[512];        /* type bss: a `temper bss` folder whose samples replace on-the-fly generation */
+    def_ddgsd_cfg ddgsd;   /* type ddgsd; its temperature and range follow kd and data */
     int common_init;       /* teacher and student start from one epoch at T (Carlini's reference code) */
     int bias_class[EXP_MAX_BIAS]; /* post-hoc student bias adjustments */
     float bias_delta[EXP_MAX_BIAS];
@@ -97,13 +104,43 @@ typedef struct exp_defense {
 } exp_defense;
 
 #define EXP_MAX_SWEEP 32
+#define EXP_MAX_AXES 3
+#define EXP_MAX_VARIANTS 8
 
-/* sweep: {key: defense.temperature, values: [1, 2, 5]}: the experiment once per value. */
-typedef struct exp_sweep {
+/* One axis of a sweep: {key: defense.temperature, values: [1, 2, 5]}. */
+typedef struct exp_sweep_axis {
     char key[64];
     double values[EXP_MAX_SWEEP];
-    size_t n; /* 0: no sweep */
+    size_t n;
+} exp_sweep_axis;
+
+/* sweep: one axis, or a list of up to EXP_MAX_AXES axes (their grid): the experiment once per point. */
+typedef struct exp_sweep {
+    exp_sweep_axis axis[EXP_MAX_AXES];
+    size_t n_axes; /* 0: no sweep */
 } exp_sweep;
+
+/* bss: BSS generated from the experiment's model (a teacher: model_file: or trained here) on the training
+ * set, saved under <output>/bss/ (exp_bss.h). */
+typedef struct exp_bss_spec {
+    int enabled;
+    size_t samples;  /* base samples considered: the first `samples` training samples (0 = all) */
+    atk_bss_cfg cfg; /* eta, steps, policy, seed; max_base = per batch of the teacher's batch size */
+    size_t grid;     /* samples in grid.png (0 = none) */
+} exp_bss_spec;
+
+/* boundary: teacher-student decision-boundary similarity (MagSim, AngSim; atk_boundary.h) on the first
+ * `samples` test samples, whenever the run has a teacher; its range follows the data. */
+typedef struct exp_boundary {
+    size_t samples;       /* 0 = off (default 500) */
+    atk_boundary_cfg cfg;
+} exp_boundary;
+
+/* variants: named defenses run side by side ({name: hard} has none), each over the whole sweep grid. */
+typedef struct exp_variant {
+    char name[64];
+    exp_defense defense;
+} exp_variant;
 
 typedef struct exp_config {
     char path[512];   /* the experiment file as given */
@@ -120,7 +157,19 @@ typedef struct exp_config {
     exp_attack attacks[EXP_MAX_ATTACKS];
     size_t n_attacks;
     exp_sweep sweep;
+    exp_variant variants[EXP_MAX_VARIANTS];
+    size_t n_variants;
+    exp_bss_spec bss;
+    exp_boundary boundary;
 } exp_config;
+
+/* Whether the run needs a teacher: a teacher: section, or a defense that learns from one. */
+int exp_config_has_teacher(const exp_config *cfg);
+
+/* Sets the fields that follow others (call after changing the defense, train or data settings): a
+ * distillation teacher and a distilled or KD student train at the defense's T; BSS and DDGSD take their T
+ * from defense.temperature, BSS its schedule length from train.epochs, both their range from the data. */
+void exp_defense_finish(exp_config *cfg);
 
 /* Whether the experiment's attacks also run on its teacher (a defense with a single teacher, teacher.attack). */
 int exp_config_attacks_teacher(const exp_config *cfg);

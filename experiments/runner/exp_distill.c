@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "def_bss.h"
+#include "def_ddgsd.h"
 #include "def_distill.h"
+#include "exp_bss.h"
 #include "exp_progress.h"
 #include "nn_loss.h"
 #include "nn_model.h"
@@ -99,26 +102,18 @@ void exp_distill_free(exp_distill_out *out) {
     out->teacher = NULL;
 }
 
-int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, const nn_dataset *test,
-                    nn_net *student, nn_progress_fn cb, void *cb_ctx, nn_progress_fn teacher_cb, void *teacher_ctx,
-                    exp_distill_out *out, nn_err *err) {
-    memset(out, 0, sizeof *out);
+/* Hinton KD or defensive distillation: soft labels precomputed (or per batch under jitter), def_kd_loss. */
+static int train_kd(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, nn_net *student,
+                    nn_progress_fn cb, void *cb_ctx, exp_distill_out *out, nn_err *err) {
     const exp_defense *d = &cfg->defense;
     size_t b = cfg->train.batch_size, k = student->n_classes;
     float *soft = NULL;
     def_kd kd;
     memset(&kd, 0, sizeof kd);
-    int rc = teacher_get(cfg, train, val, student, teacher_cb, teacher_ctx, out, err);
-    for (size_t i = 0; i < out->n_teachers && !rc; i++) {
-        const nn_net *t = out->teachers[i];
-        if (t->n_in != student->n_in || t->n_classes != k)
-            rc = NN_FAIL(err, NN_E_SHAPE, "teacher %zu takes %zu inputs and gives %zu classes, the student %zu and %zu",
-                         i, t->n_in, t->n_classes, student->n_in, k);
-        if (!rc) rc = nn_net_reserve(out->teachers[i], b, err);
-    }
+    int rc = NN_OK;
     /* the teacher sees exactly the student's inputs: once for unaugmented data, per batch under jitter */
     out->soft_on_the_fly = cfg->train.jitter > 0;
-    if (!rc && !out->soft_on_the_fly) {
+    if (!out->soft_on_the_fly) {
         soft = malloc(train->n * k * sizeof *soft);
         rc = soft ? def_soft_labels(out->teachers, out->n_teachers, train->x, train->n, d->kd.temperature, soft, err)
                   : NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu soft labels", train->n);
@@ -131,10 +126,83 @@ int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dat
         rc = nn_train(student, train, val, &c, cb, cb_ctx, err);
         if (rc && kd.failed) rc = NN_FAIL(err, kd.err.code, "%s", kd.err.msg);
     }
-    for (size_t i = 0; i < d->n_bias && !rc; i++)
-        rc = def_bias_adjust(student, d->bias_class[i], d->bias_delta[i], err);
-    if (!rc) rc = teacher_eval(out, student, test, err);
     def_kd_free(&kd);
     free(soft);
+    return rc;
+}
+
+/* KD with BSS (generated per batch, or from defense.pool), through nn_train's step hook. */
+static int train_bss(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, nn_net *student,
+                     nn_progress_fn cb, void *cb_ctx, exp_distill_out *out, nn_err *err) {
+    const exp_defense *d = &cfg->defense;
+    if (out->n_teachers != 1) return NN_FAIL(err, NN_E_INVAL, "defense bss needs a single teacher, not an ensemble");
+    float *px = NULL, *pz = NULL;
+    size_t pn = 0;
+    int rc = d->pool[0] ? exp_bss_pool_load(d->pool, student->n_in, student->n_classes, &px, &pz, &pn, err) : NN_OK;
+    def_bss_cfg bc = d->bss;
+    bc.bss.seed += cfg->train.seed; /* each training seed draws its own targets */
+    def_bss bss;
+    memset(&bss, 0, sizeof bss);
+    if (!rc) rc = def_bss_init(&bss, &bc, out->teacher, student, cfg->train.batch_size, px, pz, pn, err);
+    if (!rc) {
+        nn_train_cfg c = cfg->train;
+        c.step = def_bss_step;
+        c.step_ctx = &bss;
+        rc = nn_train(student, train, val, &c, cb, cb_ctx, err);
+        if (rc && bss.failed) rc = NN_FAIL(err, bss.err.code, "%s", bss.err.msg);
+        out->n_bss = bss.n_bss;
+        out->n_bss_crossed = bss.n_crossed;
+        out->bss_l2 = bss.l2_sum;
+    }
+    def_bss_free(&bss);
+    free(px);
+    free(pz);
+    return rc;
+}
+
+/* DDGSD self-distillation through nn_train's step hook (no teacher). */
+static int train_ddgsd(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, nn_net *student,
+                       nn_progress_fn cb, void *cb_ctx, nn_err *err) {
+    def_ddgsd dd;
+    memset(&dd, 0, sizeof dd);
+    int rc = def_ddgsd_init(&dd, &cfg->defense.ddgsd, student, cfg->train.batch_size, err);
+    if (!rc) {
+        nn_train_cfg c = cfg->train;
+        c.step = def_ddgsd_step;
+        c.step_ctx = &dd;
+        rc = nn_train(student, train, val, &c, cb, cb_ctx, err);
+        if (rc && dd.failed) rc = NN_FAIL(err, dd.err.code, "%s", dd.err.msg);
+    }
+    def_ddgsd_free(&dd);
+    return rc;
+}
+
+int exp_distill_run(const exp_config *cfg, const nn_dataset *train, const nn_dataset *val, const nn_dataset *test,
+                    nn_net *student, nn_progress_fn cb, void *cb_ctx, nn_progress_fn teacher_cb, void *teacher_ctx,
+                    exp_distill_out *out, nn_err *err) {
+    memset(out, 0, sizeof *out);
+    const exp_defense *d = &cfg->defense;
+    size_t b = cfg->train.batch_size, k = student->n_classes;
+    int rc = exp_config_has_teacher(cfg) ? teacher_get(cfg, train, val, student, teacher_cb, teacher_ctx, out, err)
+                                         : NN_OK;
+    for (size_t i = 0; i < out->n_teachers && !rc; i++) {
+        const nn_net *t = out->teachers[i];
+        if (t->n_in != student->n_in || t->n_classes != k)
+            rc = NN_FAIL(err, NN_E_SHAPE, "teacher %zu takes %zu inputs and gives %zu classes, the student %zu and %zu",
+                         i, t->n_in, t->n_classes, student->n_in, k);
+        if (!rc) rc = nn_net_reserve(out->teachers[i], b, err);
+    }
+    if (!rc) {
+        switch (d->kind) {
+        case EXP_DEFENSE_DISTILLATION:
+        case EXP_DEFENSE_KD: rc = train_kd(cfg, train, val, student, cb, cb_ctx, out, err); break;
+        case EXP_DEFENSE_BSS: rc = train_bss(cfg, train, val, student, cb, cb_ctx, out, err); break;
+        case EXP_DEFENSE_DDGSD: rc = train_ddgsd(cfg, train, val, student, cb, cb_ctx, err); break;
+        default: rc = nn_train(student, train, val, &cfg->train, cb, cb_ctx, err); break;
+        }
+    }
+    for (size_t i = 0; i < d->n_bias && !rc; i++)
+        rc = def_bias_adjust(student, d->bias_class[i], d->bias_delta[i], err);
+    if (!rc && out->n_teachers) rc = teacher_eval(out, student, test, err);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "exp_bss.h"
 #include "exp_config.h"
 #include "exp_distill.h"
 #include "exp_sweep.h"
@@ -43,6 +44,9 @@ typedef struct run_ctx {
     nn_eval ev;
     nn_sys_info sys;
     exp_distill_out dist; /* with a defense: the teacher and its figures */
+    atk_boundary_summary bsum; /* teacher-student boundary similarity (when bsum_s >= 0) */
+    double bsum_s;             /* its wall time; -1: not measured */
+    nn_jbuf bcsv;              /* its per-pair table (boundary.csv) */
 } run_ctx;
 
 void exp_threads_set(int n) {
@@ -102,7 +106,8 @@ static int run_load_config(const exp_run_opts *o, char **text, size_t *len, exp_
     if (o->output) snprintf(cfg->output, sizeof cfg->output, "%s", o->output);
     if (o->threads > 0) cfg->threads = o->threads;
     if (o->epochs > 0) cfg->train.epochs = o->epochs;
-    if (o->epochs > 0 && cfg->defense.kind && !cfg->teacher.has_train) cfg->teacher.train.epochs = o->epochs;
+    if (o->epochs > 0 && !cfg->teacher.has_train) cfg->teacher.train.epochs = o->epochs;
+    exp_defense_finish(cfg);
     return NN_OK;
 }
 
@@ -156,7 +161,7 @@ static int run_train(run_ctx *r, FILE *progress, nn_err *err) {
     double t0 = exp_now();
     r->t_last = t0;
     const nn_dataset *val = r->val.n ? &r->val : NULL;
-    if (c->defense.kind) {
+    if (exp_config_has_teacher(c)) {
         if (progress && !r->o->quiet)
             fprintf(progress, "teacher: %s\n", c->teacher.model_file[0] ? c->teacher.model_file
                                                 : c->teacher.n_ensemble ? "an ensemble" : "training");
@@ -216,21 +221,54 @@ static void json_environment(exp_json *j, const run_ctx *r) {
                        "commit at build configuration; uncommitted changes not detected");
 }
 
-/* The defense's settings and the teacher's figures. */
+/* The defense's settings and the teacher's figures (each when there is one). */
 static void json_defense(exp_json *j, const run_ctx *r) {
     const exp_defense *d = &r->cfg.defense;
-    exp_json_key(j, "defense");
-    exp_json_object_begin(j);
-    exp_json_kv_string(j, "type", d->kind == EXP_DEFENSE_DISTILLATION ? "distillation" : "kd");
-    exp_json_kv_number(j, "temperature", d->kd.temperature);
-    exp_json_kv_number(j, "alpha", d->kd.alpha);
-    exp_json_key(j, "t2");
-    exp_json_bool(j, d->kd.t2);
-    exp_json_key(j, "common_init");
-    exp_json_bool(j, d->common_init);
-    exp_json_kv_string(j, "soft_labels", r->dist.soft_on_the_fly ? "per batch (augmented inputs)" : "precomputed");
-    exp_json_kv_uint(j, "bias_adjustments", d->n_bias);
-    exp_json_object_end(j);
+    static const char *const kinds[] = {"none", "distillation", "kd", "bss", "ddgsd"};
+    if (d->kind) {
+        exp_json_key(j, "defense");
+        exp_json_object_begin(j);
+        exp_json_kv_string(j, "type", kinds[d->kind]);
+        exp_json_kv_number(j, "temperature", d->kd.temperature);
+        if (d->kind == EXP_DEFENSE_DISTILLATION || d->kind == EXP_DEFENSE_KD) {
+            exp_json_kv_number(j, "alpha", d->kd.alpha);
+            exp_json_key(j, "t2");
+            exp_json_bool(j, d->kd.t2);
+            exp_json_key(j, "common_init");
+            exp_json_bool(j, d->common_init);
+            exp_json_kv_string(j, "soft_labels", r->dist.soft_on_the_fly ? "per batch (augmented inputs)" : "precomputed");
+        } else if (d->kind == EXP_DEFENSE_BSS) {
+            static const char *const pol[] = {"sample", "second", "uniform", "all"};
+            exp_json_kv_number(j, "ratio", d->bss.ratio_hi);
+            exp_json_kv_number(j, "attack_ratio", d->bss.attack_hi);
+            exp_json_kv_number(j, "attack_speed", d->bss.attack_speed);
+            exp_json_kv_number(j, "eta", d->bss.bss.eta);
+            exp_json_kv_uint(j, "steps", (size_t)d->bss.bss.steps);
+            exp_json_kv_uint(j, "max_base", d->bss.bss.max_base);
+            exp_json_kv_string(j, "policy", pol[d->bss.bss.policy]);
+            exp_json_kv_string(j, "bss", d->pool[0] ? d->pool : "generated per batch");
+            exp_json_kv_uint(j, "bss_made", r->dist.n_bss);
+            exp_json_kv_number(j, "bss_crossed", r->dist.n_bss ? (double)r->dist.n_bss_crossed / (double)r->dist.n_bss : NAN);
+            exp_json_kv_number(j, "bss_mean_l2", r->dist.n_bss ? r->dist.bss_l2 / (double)r->dist.n_bss : NAN);
+        } else {
+            exp_json_kv_number(j, "lambda", d->ddgsd.lambda);
+            exp_json_kv_number(j, "mu", d->ddgsd.mu);
+            exp_json_kv_string(j, "kernel", d->ddgsd.kernel == DEF_MMD_GAUSS ? "gauss" : "linear");
+            exp_json_key(j, "views");
+            exp_json_array_begin(j);
+            for (int v = 0; v < 2; v++) {
+                exp_json_object_begin(j);
+                exp_json_kv_uint(j, "shift", (size_t)d->ddgsd.view[v].shift);
+                exp_json_kv_number(j, "flip", d->ddgsd.view[v].flip);
+                exp_json_kv_number(j, "noise", d->ddgsd.view[v].noise);
+                exp_json_object_end(j);
+            }
+            exp_json_array_end(j);
+        }
+        exp_json_kv_uint(j, "bias_adjustments", d->n_bias);
+        exp_json_object_end(j);
+    }
+    if (!r->dist.n_teachers) return;
     exp_json_key(j, "teacher");
     exp_json_object_begin(j);
     const exp_teacher *t = &r->cfg.teacher;
@@ -248,6 +286,62 @@ static void json_defense(exp_json *j, const run_ctx *r) {
     exp_json_kv_number(j, "temperature", r->dist.teacher ? r->dist.teacher->temperature : NAN);
     exp_json_object_end(j);
     exp_json_kv_number(j, "teacher_student_agreement", r->dist.agreement);
+}
+
+/* MagSim/AngSim of teacher and student on the first boundary.samples test samples (a single teacher only). */
+static int run_boundary(run_ctx *r, FILE *progress, nn_err *err) {
+    const exp_boundary *b = &r->cfg.boundary;
+    if (!r->dist.teacher || !b->samples || !r->test.n) return NN_OK;
+    size_t n = b->samples < r->test.n ? b->samples : r->test.n;
+    size_t m = atk_boundary_count(&b->cfg, n, r->net->n_classes);
+    atk_boundary_sample *s = malloc(m * sizeof *s);
+    if (!s) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu boundary pairs", m);
+    if (progress && !r->o->quiet) fprintf(progress, "boundary similarity on %zu test samples\n", n);
+    double t0 = exp_now();
+    int rc = atk_boundary_run(r->dist.teacher, r->net, &b->cfg, r->test.x, r->test.y, n, s, NULL, NULL, &r->bsum, err);
+    if (!rc) {
+        r->bsum_s = exp_now() - t0;
+        nn_jbuf *c = &r->bcsv;
+        nn_jbuf_puts(c, "sample,label,target,used,dist_teacher,dist_student,magsim,cos,dist_student_along_teacher\n");
+        for (size_t i = 0; i < m; i++)
+            nn_jbuf_printf(c, "%zu,%d,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g\n", r->test.id[s[i].sample], s[i].label, s[i].target,
+                           s[i].used, s[i].dist_t, s[i].dist_s, s[i].magsim, s[i].cos, s[i].dist_s_along_t);
+        if (c->oom) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    }
+    free(s);
+    return rc;
+}
+
+/* bss: BSS from the run's model on the training set into <output>/bss/. */
+static int run_bss(run_ctx *r, FILE *progress, nn_err *err) {
+    char dir[4096];
+    int rc = exp_path_join(dir, sizeof dir, r->cfg.output, "bss", err);
+    if (!rc) rc = nn_net_reserve(r->net, r->cfg.train.batch_size, err);
+    const char *desc = r->cfg.model_file[0] ? r->cfg.model_file : "model.safetensors (trained by this run)";
+    if (!rc) rc = exp_bss_generate(r->net, &r->train, &r->cfg.bss, dir, desc, r->cfg.data.name,
+                                   r->o->quiet ? NULL : progress, err);
+    return rc;
+}
+
+/* metrics.json's "boundary" object. */
+static void json_boundary(exp_json *j, const run_ctx *r) {
+    if (r->bsum_s < 0) return;
+    const atk_boundary_summary *b = &r->bsum;
+    exp_json_key(j, "boundary");
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "targets", r->cfg.boundary.cfg.targets == ATK_BOUNDARY_ALL ? "all" : "second");
+    exp_json_kv_uint(j, "pairs", b->n_pairs);
+    exp_json_kv_uint(j, "correct", b->n_correct);
+    exp_json_kv_uint(j, "used", b->n_used);
+    exp_json_kv_number(j, "magsim", b->magsim);
+    exp_json_kv_number(j, "angsim", b->angsim);
+    exp_json_kv_number(j, "mean_dist_teacher", b->mean_dist_t);
+    exp_json_kv_number(j, "mean_dist_student", b->mean_dist_s);
+    exp_json_kv_number(j, "mean_ratio_along_teacher", b->mean_ratio_along_t);
+    exp_json_kv_number(j, "magsim_along_teacher", b->magsim_along_t);
+    exp_json_kv_uint(j, "along_teacher_missed", b->n_along_t_missed);
+    exp_json_kv_number(j, "seconds", r->bsum_s);
+    exp_json_object_end(j);
 }
 
 static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
@@ -285,7 +379,8 @@ static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
     exp_json_kv_number(&j, "eval_seconds", ev->seconds);
     /* Training samples over the whole training wall time (per-epoch validation passes included). */
     exp_json_kv_number(&j, "train_samples_per_s", r->train_s > 0 ? n_seen / r->train_s : NAN);
-    if (r->cfg.defense.kind) json_defense(&j, r);
+    json_defense(&j, r);
+    json_boundary(&j, r);
     json_environment(&j, r);
     exp_json_object_end(&j);
     int rc = exp_json_finish(&j, err);
@@ -329,6 +424,8 @@ static int run_write(const run_ctx *r, nn_err *err) {
     if (!rc && trained) rc = exp_path_join(path, sizeof path, dir, "model.safetensors", err);
     if (!rc && trained) rc = write_model(r, r->net, path, err);
     if (!rc && r->dist.teacher_trained) rc = write_teacher(r, err);
+    if (!rc && r->bsum_s >= 0) rc = exp_path_join(path, sizeof path, dir, "boundary.csv", err);
+    if (!rc && r->bsum_s >= 0) rc = nn_io_write_atomic(path, r->bcsv.p, r->bcsv.len, err);
     if (!rc && trained) rc = exp_path_join(path, sizeof path, dir, "train_log.csv", err);
     if (!rc && trained) rc = write_log(r, path, err);
     if (!rc) rc = exp_path_join(path, sizeof path, dir, "experiment.yaml", err);
@@ -353,7 +450,7 @@ static void run_summary(const run_ctx *r, FILE *out) {
     else
         fprintf(out, "training %s (%s samples/s, %zu epoch%s, %d thread%s), evaluation %s\n", wall, rate,
                 r->n_rows, r->n_rows == 1 ? "" : "s", r->sys.threads, r->sys.threads == 1 ? "" : "s", ev_s);
-    if (r->cfg.defense.kind)
+    if (r->dist.n_teachers)
         fprintf(out, "teacher: test accuracy %.2f%% (%zu errors), teacher-student agreement %.2f%%\n",
                 100.0 * r->dist.teacher_ev.accuracy, r->dist.teacher_ev.errors, 100.0 * r->dist.agreement);
     fprintf(out, "results in %s/\n", r->cfg.output);
@@ -386,6 +483,7 @@ static void run_free(run_ctx *r) {
     nn_dataset_free(&r->test);
     nn_net_destroy(r->net);
     exp_distill_free(&r->dist);
+    nn_jbuf_free(&r->bcsv);
 }
 
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
@@ -393,7 +491,7 @@ int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
     size_t len = 0;
     exp_config *cfg = malloc(sizeof *cfg);
     int rc = cfg ? run_load_config(o, &text, &len, cfg, err) : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc) rc = cfg->sweep.n ? exp_sweep_run(o, text, len, cfg, out, progress, err)
+    if (!rc) rc = cfg->sweep.n_axes || cfg->n_variants ? exp_sweep_run(o, text, len, cfg, out, progress, err)
                                : exp_run_config(o, text, len, cfg, out, progress, err);
     free(text);
     free(cfg);
@@ -408,8 +506,11 @@ int exp_run_config(const exp_run_opts *o, const char *text, size_t len, const ex
     r->text = text;
     r->text_len = len;
     r->cfg = *cfg;
+    r->bsum_s = -1;
     int rc = run_prepare(r, progress, err);
     if (!rc) rc = run_train(r, progress, err);
+    if (!rc) rc = run_boundary(r, progress, err);
+    if (!rc && r->cfg.bss.enabled) rc = run_bss(r, progress, err);
     if (!rc) rc = run_write(r, err);
     if (!rc && out) run_summary(r, out);
     if (!rc && r->cfg.n_attacks) rc = run_attacks(r, out, progress, err);

@@ -7,13 +7,15 @@
 #include "exp_config.h"
 #include "exp_run.h"
 
-/* 0 if s names a sweepable parameter and valid, distinct values; else -1 with the reason in why. */
-int exp_sweep_check(const exp_sweep *s, char *why, size_t cap);
+/* 0 if the axis names a sweepable parameter and valid, distinct values; else -1 with the reason in why. */
+int exp_sweep_check(const exp_sweep_axis *s, char *why, size_t cap);
 /* Sets parameter key of c to v (a defense temperature also sets the student's, and a distillation
  * teacher's, training temperature). */
 void exp_sweep_apply(exp_config *c, const char *key, double v);
-/* Runs the experiment once per value into <output>/<last key part>-<value>/, reusing finished runs, then
- * writes <output>/sweep.csv (one row per value: accuracies, diagnostics, every attack's success rate). */
+/* Runs the experiment once per variant and grid point into <output>[/<variant>]/<last key part>-<value>[/...]/
+ * (one level per axis), reusing finished runs, then writes <output>/sweep.csv (one row per run: accuracies,
+ * boundary similarity, diagnostics, every attack's success rate and robust accuracy) and <output>/sweep.md
+ * (the same as mean +- sample standard deviation over train.seed when it is an axis). */
 int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
                   FILE *progress, nn_err *err);
 
