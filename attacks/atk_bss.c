@@ -3,9 +3,11 @@
  *
  * Generation works on chunks of at most teacher->max_batch work rows (one row = one BSS: base sample
  * w / per, per = 1, or K - 1 for ATK_BSS_ALL). The chunk's samples live in the caller's out[] from the start.
- * Every evaluation is one batched nn_net_input_grad over the whole chunk (stopped rows are masked with a zero
- * seed, as the official code's zero step size does), whose dlogits function records the logits, sets base
- * and target at the first evaluation, applies the stop rule and seeds +1 at k, -1 at b for the active rows.
+ * Every evaluation is one batched nn_net_input_grad: over the whole chunk at first, then over the rows still
+ * active, gathered into one smaller batch (the official code keeps stopped rows in the batch with a zero step
+ * size; a stopped row never moves again, so its recorded logits stay current and the result is the same).
+ * Its dlogits function records the logits, sets base and target at the first evaluation, applies the stop
+ * rule and seeds +1 at k, -1 at b for the active rows.
  * Then every active row steps (OpenMP over rows, disjoint memory):
  *     x <- clip(x + eta (z_b - z_k + 1e-4) g / |g|_2, lo, hi),   g = d(z_k - z_b)/dx
  * After cfg->steps steps a last forward gives the logits, predictions and crossings of the final samples.
@@ -216,12 +218,15 @@ typedef struct bss_run {
     int *base, *target, *steps; /* [cap] */
     unsigned char *state;       /* [cap] */
     size_t n_active;
+    size_t *act;                /* [cap] rows of the current evaluation after the first (the active ones) */
+    size_t n_eval;              /* rows in the current evaluation: m at it = 0, then the active rows */
+    float *xc;                  /* [cap, d] the active rows' samples, gathered for their evaluation */
     double *p;   /* [k] draw scratch */
     bss_cls *cl; /* [k] draw scratch */
 } bss_run;
 
 static void bss_run_free(bss_run *s) {
-    free(s->dx), free(s->base), free(s->state), free(s->p), free(s->cl);
+    free(s->dx), free(s->base), free(s->state), free(s->p), free(s->cl), free(s->act), free(s->xc);
 }
 
 /* Buffers for chunks of up to s->cap rows: one allocation per type. */
@@ -232,7 +237,9 @@ static int bss_run_alloc(bss_run *s, nn_err *err) {
     s->state = malloc(mb);
     s->p = malloc(k * sizeof *s->p);
     s->cl = malloc(k * sizeof *s->cl);
-    if (!s->dx || !s->base || !s->state || !s->p || !s->cl) {
+    s->act = malloc(mb * sizeof *s->act);
+    s->xc = malloc(mb * d * sizeof *s->xc);
+    if (!s->dx || !s->base || !s->state || !s->p || !s->cl || !s->act || !s->xc) {
         bss_run_free(s);
         return NN_FAIL(err, NN_E_NOMEM, "bss: out of memory for chunks of %zu x %zu", mb, d);
     }
@@ -272,14 +279,20 @@ static void bss_init_row(bss_run *s, size_t r, const float *zr) {
     s->target[r] = t;
 }
 
-/* Records the logits z[m, k] of the chunk's current samples, sets up the rows at the first evaluation,
- * stops the rows whose argmax left b, and writes the seeds dz[m, k] (NULL: none) of d(z_k - z_b). */
+/* Row of the chunk evaluated as row j of the current evaluation. */
+static size_t bss_row(const bss_run *s, size_t j) {
+    return s->it == 0 ? j : s->act[j];
+}
+
+/* Records the logits z[n_eval, k] of the evaluated rows (a stopped row never moves again, so its recorded
+ * logits stay current), sets up the rows at the first evaluation, stops the rows whose argmax left b, and
+ * writes the seeds dz[n_eval, k] (NULL: none) of d(z_k - z_b). */
 static void bss_record(bss_run *s, const float *z, float *dz) {
-    size_t m = s->m, k = s->k;
-    memcpy(s->z, z, m * k * sizeof *z);
-    s->n_active = 0;
-    for (size_t r = 0; r < m; r++) {
-        const float *zr = s->z + r * k;
+    size_t k = s->k;
+    for (size_t j = 0; j < s->n_eval; j++) {
+        size_t r = bss_row(s, j);
+        float *zr = s->z + r * k;
+        memcpy(zr, z + j * k, k * sizeof *z);
         if (s->it == 0) bss_init_row(s, r, zr);
         if (s->state[r] == BSS_ACTIVE) {
             int a;
@@ -290,12 +303,14 @@ static void bss_record(bss_run *s, const float *z, float *dz) {
                 s->state[r] = BSS_CROSSED;
         }
         if (!dz) continue;
-        memset(dz + r * k, 0, k * sizeof *dz);
+        memset(dz + j * k, 0, k * sizeof *dz);
         if (s->state[r] != BSS_ACTIVE) continue;
-        dz[r * k + (size_t)s->target[r]] = 1.0f;
-        dz[r * k + (size_t)s->base[r]] = -1.0f;
-        s->n_active++;
+        dz[j * k + (size_t)s->target[r]] = 1.0f;
+        dz[j * k + (size_t)s->base[r]] = -1.0f;
     }
+    s->n_active = 0;
+    for (size_t r = 0; r < s->m; r++)
+        s->n_active += s->state[r] == BSS_ACTIVE;
 }
 
 static int bss_dlogits(void *ctx, const float *z, size_t n, size_t k, float *dz) {
@@ -323,15 +338,17 @@ static int bss_check(const bss_run *s, nn_err *err) {
     return NN_OK;
 }
 
-/* One step of every active row; returns how many moved. A zero gradient stops the row without a step. */
+/* One step of every active row (gradient row j of the evaluation); returns how many moved. A zero gradient
+ * stops the row without a step. */
 static size_t bss_step(bss_run *s) {
-    size_t m = s->m, d = s->d, k = s->k, moved = 0;
+    size_t ne = s->n_eval, d = s->d, k = s->k, moved = 0;
     double eta = s->cfg->eta;
     float lo = s->cfg->lo, hi = s->cfg->hi;
-#pragma omp parallel for schedule(static) reduction(+ : moved) if (m * d >= BSS_OMP_MIN)
-    for (size_t r = 0; r < m; r++) {
+#pragma omp parallel for schedule(static) reduction(+ : moved) if (ne * d >= BSS_OMP_MIN)
+    for (size_t j = 0; j < ne; j++) {
+        size_t r = bss_row(s, j);
         if (s->state[r] != BSS_ACTIVE) continue;
-        const float *g = s->dx + r * d, *zr = s->z + r * k;
+        const float *g = s->dx + j * d, *zr = s->z + r * k;
         double g2 = 0.0;
         for (size_t e = 0; e < d; e++)
             g2 += (double)g[e] * (double)g[e];
@@ -355,15 +372,33 @@ static size_t bss_step(bss_run *s) {
     return moved;
 }
 
-/* Runs the steps of the current chunk (s->off, s->m, s->xa set, xa holding the base samples). */
+/* Gathers the active rows' samples into xc (their order in act) for the next evaluation. */
+static void bss_gather(bss_run *s) {
+    size_t ne = 0, d = s->d;
+    for (size_t r = 0; r < s->m; r++)
+        if (s->state[r] == BSS_ACTIVE) s->act[ne++] = r;
+    s->n_eval = ne;
+#pragma omp parallel for schedule(static) if (ne * d >= BSS_OMP_MIN)
+    for (size_t j = 0; j < ne; j++)
+        memcpy(s->xc + j * d, s->xa + s->act[j] * d, d * sizeof *s->xc);
+}
+
+/* Runs the steps of the current chunk (s->off, s->m, s->xa set, xa holding the base samples). The first
+ * evaluation covers every row; later ones only the rows still active, compacted into one smaller batch. */
 static int bss_chunk(bss_run *s, nn_err *err) {
     int rc = NN_OK;
     for (s->it = 0;; s->it++) {
+        const float *xin = s->xa;
+        s->n_eval = s->m;
+        if (s->it > 0) {
+            bss_gather(s);
+            xin = s->xc;
+        }
         if (s->it < s->cfg->steps) {
-            rc = nn_net_input_grad(s->net, s->xa, s->m, bss_dlogits, s, s->dx, err);
+            rc = nn_net_input_grad(s->net, xin, s->n_eval, bss_dlogits, s, s->dx, err);
         } else { /* after the last step: the final samples' logits only */
             const float *z;
-            rc = nn_net_forward(s->net, s->xa, s->m, 0, NULL, &z, err);
+            rc = nn_net_forward(s->net, xin, s->n_eval, 0, NULL, &z, err);
             if (!rc) bss_record(s, z, NULL);
         }
         if (!rc) rc = bss_check(s, err);

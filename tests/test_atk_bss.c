@@ -441,7 +441,9 @@ static void test_bss_mlp_threads_teacher(void **state) {
     assert_memory_equal(r1, r2, N * sizeof *r1);
     nn_err err;
     assert_int_equal(nn_net_predict(net, o2, N, zp, &err), NN_OK);
-    assert_memory_equal(zp, lg2, sizeof(float) * N * K);
+    /* the generator evaluates the still-active rows as a smaller batch: sgemm may round a row's last bits
+     * differently for another number of rows */
+    assert_close_array(lg2, zp, (size_t)N * K, 1e-5, 1e-5, "logits vs nn_net_predict");
     size_t crossed = 0;
     for (size_t i = 0; i < N; i++) {
         double l2 = 0;
@@ -575,6 +577,7 @@ static void test_bss_direction_gradcheck(void **state) {
     bss_run s;
     memset(&s, 0, sizeof s);
     s.net = net, s.cfg = &cfg, s.x = x, s.given = k, s.n = N, s.d = D, s.k = K, s.per = 1, s.m = N, s.cap = N;
+    s.n_eval = N; /* the first evaluation covers every row */
     assert_int_equal(bss_run_alloc(&s, &err), NN_OK);
     memcpy(out, x, sizeof x);
     s.xa = out;
