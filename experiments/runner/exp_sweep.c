@@ -293,8 +293,9 @@ int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp
     for (size_t a = 0; a < s->n_axes; a++) points *= s->axis[a].n;
     size_t total = nv * points, done = 0;
     int rc = c && t ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    for (size_t v = 0; v < nv && !rc; v++) {
-        for (size_t i = 0; i < points && !rc; i++, done++) {
+    /* every variant at a grid point before the next point: a partial sweep compares like with like */
+    for (size_t i = 0; i < points && !rc; i++) {
+        for (size_t v = 0; v < nv && !rc; v++, done++) {
             double p[EXP_MAX_AXES] = {0};
             *c = *cfg;
             if (cfg->n_variants) c->defense = cfg->variants[v].defense;
