@@ -251,7 +251,7 @@ static void test_errors_keys(void **state) {
         "exclude_classes, test_subset)");
     expect_error(
         HEAD "trian: {epochs: 1}\n",
-        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, teacher, defense, attacks, sweep, variants, bss, boundary)");
+        "t.yaml:3:1: trian: unknown key (expected one of: name, output, threads, data, model, model_file, train, teacher, defense, attacks, sweep, variants, bss, boundary, evaluate)");
     expect_error(HEAD "train:\n  optimizer: {type: sgd, momentun: 0.9}\n",
                  "t.yaml:4:26: train.optimizer.momentun: unknown key (expected one of: type, lr, momentum,");
     expect_error("model: [{type: relu}]\ndata:\n  shuffle: true\n", "t.yaml:3:3: data.name: required");

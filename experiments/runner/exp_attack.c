@@ -1,5 +1,6 @@
 /* exp_attack.c - runs a battery of attacks on one model and writes its results folder (see exp_attack.h). */
 #include "exp_attack.h"
+#include "exp_attack_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -29,15 +30,7 @@ int exp_attack_bounded(const exp_attack *a) {
     return a->cfg.kind == ATK_FGSM || a->cfg.kind == ATK_BIM || a->cfg.kind == ATK_PGD;
 }
 
-/* The inputs of one attack: samples (expanded with targets when targeted). Owned arrays. */
-typedef struct atk_set {
-    size_t n;
-    float *x;
-    int *y, *t;
-    size_t *id; /* test-set index of each entry */
-} atk_set;
-
-static void set_free(atk_set *s) {
+void exp_attack_set_free(exp_atk_set *s) {
     free(s->x);
     free(s->y);
     free(s->t);
@@ -45,8 +38,7 @@ static void set_free(atk_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Builds the attack's input set from the first a->samples test images. */
-static int set_build(const exp_attack *a, const nn_dataset *test, atk_set *s, nn_err *err) {
+int exp_attack_set_build(const exp_attack *a, const nn_dataset *test, exp_atk_set *s, nn_err *err) {
     size_t m = a->samples < test->n ? a->samples : test->n, k = test->n_classes, d = nn_shape_size(test->shape);
     size_t per = a->cfg.targeted && a->targets == EXP_TARGETS_ALL ? k - 1 : 1;
     s->n = m * per;
@@ -116,7 +108,7 @@ typedef struct run_rec {
     float eps;           /* bounded attacks: the eps run; else < 0 */
 } run_rec;
 
-static int write_samples_csv(const char *path, const atk_set *s, const atk_result *r, nn_err *err) {
+static int write_samples_csv(const char *path, const exp_atk_set *s, const atk_result *r, nn_err *err) {
     nn_jbuf b = {0};
     nn_jbuf_puts(&b, "test_index,label,target,clean_pred,pred,success,l0,l2,linf,iters\n");
     for (size_t i = 0; i < s->n; i++)
@@ -129,7 +121,7 @@ static int write_samples_csv(const char *path, const atk_set *s, const atk_resul
 }
 
 /* samples.csv, adv.npy, labels.npy, targets.npy, grid.png of one run into dir/run. */
-static int write_run(const char *dir, const run_rec *rr, const nn_dataset *test, const atk_set *s, const float *xa,
+static int write_run(const char *dir, const run_rec *rr, const nn_dataset *test, const exp_atk_set *s, const float *xa,
                      const atk_result *r, nn_err *err) {
     char sub[4096], path[4096];
     nn_shape sh = test->shape;
@@ -154,12 +146,12 @@ static int write_run(const char *dir, const run_rec *rr, const nn_dataset *test,
 /* Runs attack a at eps (bounded) or once (eps < 0), appending one record per summary to recs. */
 static int run_one(nn_net *net, const nn_dataset *test, const exp_attack *a, float eps, const char *dir,
                    atk_prog *p, run_rec *recs, size_t *n_recs, size_t cap, nn_err *err) {
-    atk_set s = {0};
+    exp_atk_set s = {0};
     atk_cfg cfg = a->cfg;
     if (eps >= 0) cfg.eps = eps;
     float *xa = NULL;
     atk_result *r = NULL;
-    int rc = set_build(a, test, &s, err);
+    int rc = exp_attack_set_build(a, test, &s, err);
     if (!rc && !(xa = malloc(s.n * net->n_in * sizeof *xa))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
     if (!rc && !(r = malloc(s.n * sizeof *r))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
     if (rc) goto fail;
@@ -187,7 +179,7 @@ static int run_one(nn_net *net, const nn_dataset *test, const exp_attack *a, flo
 fail:
     free(xa);
     free(r);
-    set_free(&s);
+    exp_attack_set_free(&s);
     return rc;
 }
 
@@ -195,8 +187,7 @@ fail:
 
 static const char *loss_name(const atk_cfg *c) { return c->loss == ATK_LOSS_MARGIN ? "margin" : "ce"; }
 
-/* The attack's parameters as JSON members. */
-static void json_params(exp_json *j, const exp_attack *a) {
+void exp_attack_json_params(exp_json *j, const exp_attack *a) {
     const atk_cfg *c = &a->cfg;
     exp_json_kv_string(j, "kind", atk_name(c));
     exp_json_kv_string(j, "norm", c->kind == ATK_JSMA ? "l0" : c->norm == ATK_L2 ? "l2" : "linf");
@@ -293,7 +284,7 @@ static int write_json(const char *path, const atk_diag *d, const run_rec *recs, 
     for (size_t i = 0; i < n; i++) {
         exp_json_object_begin(&j);
         exp_json_kv_string(&j, "attack", recs[i].a->name);
-        json_params(&j, recs[i].a);
+        exp_attack_json_params(&j, recs[i].a);
         json_summary(&j, &recs[i]);
         exp_json_object_end(&j);
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "exp_bss.h"
+#include "exp_report.h"
 #include "exp_run.h"
 #include "nn_sys.h"
 
@@ -17,25 +18,35 @@ static const char usage_main[] =
     "usage: temper <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run FILE.yaml      train and test the network an experiment file describes\n"
+    "  run FILE.yaml      train and test the network an experiment file describes (or, with an evaluate:\n"
+    "                     block, attack many saved models with one cached battery)\n"
     "  eval MODEL         evaluate a model file on a test set\n"
     "  attack MODEL       attack a model file (FGSM, PGD, JSMA, C&W, DeepFool) on its test set\n"
     "  bss MODEL          generate boundary-supporting samples (BSS) from a model on its training set\n"
+    "  report DIR         regenerate the report of a batch evaluation's results folder\n"
     "  help [COMMAND]     this text, or a command's options\n"
     "\n"
     "options: --help, --version\n"
     "exit status: 0 success, 1 error, 2 command-line mistake\n";
 
 static const char usage_run[] =
-    "usage: temper run FILE.yaml [--output DIR] [--threads N] [--epochs N] [--quiet] [--allow-any-blas]\n"
+    "usage: temper run FILE.yaml [--output DIR] [--threads N] [--epochs N] [--force] [--quiet]\n"
+    "                            [--allow-any-blas]\n"
     "\n"
     "Trains the network described by FILE.yaml, evaluates it on the test set and writes into the output\n"
     "folder: model.safetensors, train_log.csv, experiment.yaml (a copy of FILE.yaml) and, last,\n"
     "metrics.json. A folder holds a metrics.json only when the run that wrote it finished.\n"
     "\n"
+    "A file with an evaluate: block instead attacks every model file it names (paths or glob patterns)\n"
+    "with its attacks: list. Each model x attack x eps is a cell cached in evaluate.cache (default\n"
+    "results/.cache): a rerun reuses every finished cell, a changed attack recomputes only its own cells,\n"
+    "an interrupted run resumes. The output folder gets results.json (written last), per model its cells'\n"
+    "records.npy and grid.png and samples.csv, and the report (summary.csv, report.md, plots/).\n"
+    "\n"
     "  --output DIR      results folder (default: the file's `output`, else results/<name>)\n"
     "  --threads N       OpenMP threads (default: the file's `threads`, else OMP_NUM_THREADS / all cores)\n"
     "  --epochs N        override train.epochs\n"
+    "  --force           evaluate: recompute every cell instead of reusing the cached ones\n"
     "  --quiet           no progress lines\n"
     "  --allow-any-blas  run even if OpenBLAS is not its OpenMP build\n"
     "\n"
@@ -84,6 +95,13 @@ static const char usage_attack[] =
     "  --data NAME, --range LO,HI   as for eval (default: from the model's metadata)\n"
     "  --output DIR        results folder (default: <model folder>/attacks)\n"
     "  --threads N, --quiet\n";
+
+static const char usage_report[] =
+    "usage: temper report DIR\n"
+    "\n"
+    "Regenerates the report of a batch evaluation's results folder DIR (written by `temper run` on a file\n"
+    "with an evaluate: block) from its results.json and the records it names: summary.csv, report.md and\n"
+    "plots/. Attacks nothing and never changes results.json or the records.\n";
 
 enum { OPT_FLAG, OPT_STR, OPT_COUNT, OPT_INT, OPT_RANGE };
 enum { PARSE_HELP = -1 }; /* parse_args/parse_command: --help was asked for (and printed) */
@@ -217,6 +235,7 @@ static int cmd_run(int argc, char **argv, FILE *out, FILE *errs) {
                             {"threads", OPT_INT, &o.threads},
                             {"epochs", OPT_COUNT, &o.epochs},
                             {"quiet", OPT_FLAG, &o.quiet},
+                            {"force", OPT_FLAG, &o.force},
                             {"allow-any-blas", OPT_FLAG, &o.allow_any_blas},
                             {NULL, 0, NULL}};
     int rc =
@@ -356,6 +375,15 @@ static int cmd_attack(int argc, char **argv, FILE *out, FILE *errs) {
     return report(exp_attack_cmd(&o, out, errs, &err), &err, errs);
 }
 
+static int cmd_report(int argc, char **argv, FILE *out, FILE *errs) {
+    const cli_opt opts[] = {{NULL, 0, NULL}};
+    const char *dir = NULL;
+    int rc = parse_command("report", usage_report, "results folder (DIR)", argc, argv, opts, &dir, out, errs);
+    if (rc) return rc == PARSE_HELP ? EXP_EXIT_OK : rc;
+    nn_err err = {0};
+    return report(exp_report_write(dir, out, &err), &err, errs);
+}
+
 static void print_version(FILE *out) {
     nn_sys_info s;
     nn_sys_info_get(&s);
@@ -380,6 +408,8 @@ static int cmd_help(int argc, char **argv, FILE *out, FILE *errs) {
         fputs(usage_eval, out);
     else if (argc == 1 && strcmp(argv[0], "attack") == 0)
         fputs(usage_attack, out);
+    else if (argc == 1 && strcmp(argv[0], "report") == 0)
+        fputs(usage_report, out);
     else if (argc == 1 && strcmp(argv[0], "bss") == 0)
         return exp_bss_cmd(1, (char *[]){"--help"}, out, errs);
     else if (argc == 1 && strcmp(argv[0], "help") == 0)
@@ -406,6 +436,7 @@ int exp_main(int argc, char **argv, FILE *out, FILE *errs) {
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "attack") == 0) return cmd_attack(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "bss") == 0) return exp_bss_cmd(argc - 2, argv + 2, out, errs);
+    if (strcmp(cmd, "report") == 0) return cmd_report(argc - 2, argv + 2, out, errs);
     if (strcmp(cmd, "help") == 0) return cmd_help(argc - 2, argv + 2, out, errs);
     fprintf(errs, "temper: unknown %s '%s'\nTry 'temper --help'.\n", cmd[0] == '-' ? "option" : "command",
             cmd);

@@ -209,12 +209,64 @@ static const exp_field train_fields[] = {
 static const exp_table train_table = EXP_TABLE(train_fields);
 const exp_table *exp_config_train_table(void) { return &train_table; }
 
+/* ---- evaluate: ---- */
+
+/* evaluate.models: a non-empty list of at most EXP_MAX_EVAL_MODELS paths or patterns. */
+static int set_eval_models(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    exp_evaluate_cfg *e = base;
+    char k[300];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err,
+                             "expected a list of model files or glob patterns such as "
+                             "[results/x/*/model.safetensors], got %s",
+                             exp_yaml_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0) return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "no models: list at least one model file or pattern");
+    if (n > EXP_MAX_EVAL_MODELS)
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "at most %d entries, got %zu (use glob patterns)",
+                             EXP_MAX_EVAL_MODELS, n);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *m = exp_yaml_node(y, v->data.sequence.items.start[i]);
+        snprintf(k, sizeof k, "%s[%zu]", key, i);
+        int rc = exp_yaml_get_str(y, m, k, e->models[i], sizeof e->models[i], err);
+        if (rc) return rc;
+        if (!e->models[i][0]) return exp_yaml_fail(y, m, k, NN_E_INVAL, err, "empty path");
+    }
+    e->n_models = n;
+    return NN_OK;
+}
+
+static const exp_field evaluate_fields[] = {
+    {.key = "models", .type = EXP_F_CUSTOM, .set = set_eval_models, .flags = EXP_REQUIRED},
+    {EXP_KEY("samples", EXP_F_SIZE, exp_evaluate_cfg, samples), EXP_GE(1)},
+    {EXP_KEY("temperature_aware", EXP_F_BOOL, exp_evaluate_cfg, temperature_aware)},
+    {EXP_STR("cache", exp_evaluate_cfg, cache)},
+};
+static const exp_table evaluate_table = EXP_TABLE(evaluate_fields);
+
+/* evaluate: defaults (samples 1000, temperature-aware, cache results/.cache), then the mapping. */
+static int set_evaluate(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
+    exp_evaluate_cfg *e = &((exp_config *)base)->evaluate;
+    memset(e, 0, sizeof *e);
+    e->enabled = 1;
+    e->samples = 1000;
+    e->temperature_aware = 1;
+    snprintf(e->cache, sizeof e->cache, "results/.cache");
+    if (v->type == YAML_SCALAR_NODE && exp_yaml_is_null(v))
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a mapping with models: [...], got null");
+    int rc = exp_yaml_apply(y, v, key, &evaluate_table, EXP_ALL_FIELDS, NULL, e, err);
+    if (!rc && !e->cache[0])
+        rc = exp_yaml_fail(y, exp_yaml_map_get(y, v, "cache", NULL), "evaluate.cache", NN_E_INVAL, err,
+                           "empty folder name");
+    return rc;
+}
+
 /* The top level. Later sections (teacher, defense, attacks, sweep) are added here, one line each. */
 static const exp_field top_fields[] = {
     {EXP_STR("name", exp_config, name)},
     {EXP_STR("output", exp_config, output)},
     {EXP_KEY("threads", EXP_F_INT, exp_config, threads), EXP_IN(0, 1024)},
-    {EXP_KEY("data", EXP_F_MAP, exp_config, data), .flags = EXP_REQUIRED, .sub = &data_table},
+    {EXP_KEY("data", EXP_F_MAP, exp_config, data), .sub = &data_table}, /* required unless evaluate: */
     {.key = "model", .type = EXP_F_CUSTOM, .set = set_model},
     {EXP_STR("model_file", exp_config, model_file)},
     {EXP_KEY("train", EXP_F_MAP, exp_config, train), .sub = &train_table},
@@ -225,6 +277,7 @@ static const exp_field top_fields[] = {
     {.key = "variants", .type = EXP_F_CUSTOM, .set = exp_config_set_variants},
     {.key = "bss", .type = EXP_F_CUSTOM, .set = exp_config_set_bss},
     {.key = "boundary", .type = EXP_F_CUSTOM, .set = exp_config_set_boundary},
+    {.key = "evaluate", .type = EXP_F_CUSTOM, .set = set_evaluate},
 };
 static const exp_table top_table = EXP_TABLE(top_fields);
 
@@ -322,12 +375,39 @@ static int validate_model(exp_yaml *y, const exp_config *cfg, nn_err *err) {
     return exp_yaml_fail(y, at, key, rc, err, "%.*s: %s", (int)klen, kind, msg);
 }
 
+/* An evaluate: experiment: no training keys, the attacks' default sample count, data: optional. */
+static int validate_evaluate(exp_yaml *y, exp_config *cfg, nn_err *err) {
+    static const char *const banned[] = {"model", "model_file", "train", "defense", "teacher",
+                                         "sweep", "variants", "bss", "boundary"};
+    yaml_node_t *root = exp_yaml_root(y), *k = NULL;
+    for (size_t i = 0; i < sizeof banned / sizeof banned[0]; i++)
+        if (exp_yaml_map_get(y, root, banned[i], &k))
+            return exp_yaml_fail(y, k, banned[i], NN_E_INVAL, err,
+                                 "not allowed together with evaluate: (an evaluate: experiment attacks the saved "
+                                 "models that evaluate.models names; it trains nothing)");
+    yaml_node_t *data = exp_yaml_map_get(y, root, "data", &k);
+    cfg->evaluate.has_data = data != NULL;
+    cfg->evaluate.has_range = data && exp_yaml_map_get(y, data, "range", NULL);
+    nn_err e;
+    nn_err_clear(&e);
+    if (data && nn_data_cfg_validate(&cfg->data, &e)) return exp_yaml_fail(y, k, "data", e.code, err, "%s", e.msg);
+    yaml_node_t *list = exp_yaml_map_get(y, root, "attacks", NULL);
+    if (!cfg->n_attacks)
+        return exp_yaml_fail(y, list ? list : root, "attacks", NN_E_INVAL, err,
+                             "required with evaluate: (a non-empty list: the battery run on every model)");
+    for (size_t i = 0; i < cfg->n_attacks; i++) /* the evaluate.samples default */
+        if (!exp_yaml_map_get(y, exp_yaml_node(y, list->data.sequence.items.start[i]), "samples", NULL))
+            cfg->attacks[i].samples = cfg->evaluate.samples;
+    return exp_config_check_attacks(y, cfg, err);
+}
+
 /* Runs the modules' validators; their messages get the path and the mark of the section's key. */
 static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
     nn_err e;
     nn_err_clear(&e);
     yaml_node_t *root = exp_yaml_root(y), *dk, *tk, *ok = NULL, *sk = NULL;
-    exp_yaml_map_get(y, root, "data", &dk);
+    if (cfg->evaluate.enabled) return validate_evaluate(y, cfg, err);
+    if (!exp_yaml_map_get(y, root, "data", &dk)) return exp_yaml_fail(y, root, "data", NN_E_INVAL, err, "required");
     yaml_node_t *train = exp_yaml_map_get(y, root, "train", &tk);
     if (train) {
         exp_yaml_map_get(y, train, "optimizer", &ok);

@@ -5,7 +5,7 @@
  *   name: quickstart                 # default: the file's base name without .yaml
  *   output: results/quickstart       # default: results/<name>
  *   threads: 0                       # OpenMP threads (0..1024), 0 = OMP_NUM_THREADS / all cores
- *   data:
+ *   data:                            # required (except with evaluate:)
  *     name: mnist                    # required: mnist | fashion-mnist
  *     range: [0, 1]                  # pixel range [lo, hi]
  *     val_size: 0
@@ -53,6 +53,15 @@
  *     - {type: deepfool, iters: 50, overshoot: 0.02}
  *     # every attack also takes: name (default the type), samples (first N test images, 1000),
  *     # grid (rows of grid.png, 16), seed (1). Attacks run in batches of at least 128.
+ *   evaluate:                        # batch evaluation of saved models (exp_evaluate.h) instead of training:
+ *     models:                        # required, non-empty: model files or glob(3) patterns, expanded, sorted,
+ *       - results/x/t-?/model.safetensors # duplicates removed (a pattern matching nothing: a warning)
+ *     samples: 1000                  # first N test images, for every attack that gives no samples: of its own
+ *     temperature_aware: true        # models trained at T > 1 also face attacks at T (exp_evaluate.h)
+ *     cache: results/.cache          # the cell store (exp_cache.h)
+ *   # With evaluate:, the attacks: list is required; data: is optional (it overrides the data set and, when
+ *   # data.range is given, the pixel range that each model's metadata names); model:, model_file:, train:,
+ *   # defense:, teacher:, sweep:, variants:, bss: and boundary: are errors.
  */
 #ifndef EXP_CONFIG_H
 #define EXP_CONFIG_H
@@ -142,6 +151,19 @@ typedef struct exp_variant {
     exp_defense defense;
 } exp_variant;
 
+#define EXP_MAX_EVAL_MODELS 64
+
+/* evaluate: (see the schema above). */
+typedef struct exp_evaluate_cfg {
+    int enabled;                               /* an evaluate: block was given */
+    char models[EXP_MAX_EVAL_MODELS][512];     /* paths or glob(3) patterns, as written */
+    size_t n_models;
+    size_t samples;                            /* default 1000 */
+    int temperature_aware;                     /* default 1 */
+    char cache[512];                           /* default results/.cache */
+    int has_data, has_range;                   /* data: / data.range: given: they override every model's */
+} exp_evaluate_cfg;
+
 typedef struct exp_config {
     char path[512];   /* the experiment file as given */
     char name[128];
@@ -161,6 +183,7 @@ typedef struct exp_config {
     size_t n_variants;
     exp_bss_spec bss;
     exp_boundary boundary;
+    exp_evaluate_cfg evaluate;
 } exp_config;
 
 /* Whether the run needs a teacher: a teacher: section, or a defense that learns from one. */

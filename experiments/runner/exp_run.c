@@ -11,6 +11,7 @@
 #include "exp_bss.h"
 #include "exp_config.h"
 #include "exp_distill.h"
+#include "exp_evaluate.h"
 #include "exp_sweep.h"
 #include "exp_json.h"
 #include "exp_progress.h"
@@ -486,13 +487,33 @@ static void run_free(run_ctx *r) {
     nn_jbuf_free(&r->bcsv);
 }
 
+/* An evaluate: experiment: BLAS check and threads as for training, then the batch evaluation. */
+static int run_evaluate(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
+                        FILE *progress, nn_err *err) {
+    if (o->epochs)
+        return NN_FAIL(err, NN_E_INVAL, "%s: --epochs does not apply to an evaluate: experiment (it trains nothing)",
+                       o->file);
+    nn_err blas = {0};
+    if (nn_sys_check_blas(&blas)) {
+        if (!o->allow_any_blas) return NN_FAIL(err, blas.code, "%s", blas.msg);
+        if (progress) fprintf(progress, "temper: warning: %s\n", blas.msg);
+    }
+    exp_threads_set(cfg->threads);
+    exp_evaluate_opts eo = {.force = o->force, .quiet = o->quiet, .out = out, .progress = progress, .text = text,
+                            .text_len = len};
+    return exp_evaluate_run(cfg, &eo, NULL, err);
+}
+
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
     char *text = NULL;
     size_t len = 0;
     exp_config *cfg = malloc(sizeof *cfg);
     int rc = cfg ? run_load_config(o, &text, &len, cfg, err) : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc) rc = cfg->sweep.n_axes || cfg->n_variants ? exp_sweep_run(o, text, len, cfg, out, progress, err)
-                               : exp_run_config(o, text, len, cfg, out, progress, err);
+    if (!rc && o->force && !cfg->evaluate.enabled)
+        rc = NN_FAIL(err, NN_E_INVAL, "%s: --force only applies to an experiment with an evaluate: block", o->file);
+    if (!rc && cfg->evaluate.enabled) rc = run_evaluate(o, text, len, cfg, out, progress, err);
+    else if (!rc) rc = cfg->sweep.n_axes || cfg->n_variants ? exp_sweep_run(o, text, len, cfg, out, progress, err)
+                                    : exp_run_config(o, text, len, cfg, out, progress, err);
     free(text);
     free(cfg);
     return rc;

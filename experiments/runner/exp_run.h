@@ -23,13 +23,15 @@ typedef struct exp_run_opts {
     size_t epochs;      /* > 0 overrides train.epochs */
     int quiet;          /* no progress lines */
     int allow_any_blas; /* run even if OpenBLAS is not the OpenMP build */
+    int force;          /* evaluate: experiments: recompute every cell instead of reusing the cached ones */
 } exp_run_opts;
 
 /* Loads the experiment, trains, evaluates on the test set and writes into the output folder
  * (created with its parents): model.safetensors, train_log.csv, experiment.yaml (a byte copy of the
  * file that was parsed), and metrics.json last, each atomically. An existing metrics.json there is
  * removed first, so a folder holds a metrics.json only when every file in it belongs to one finished
- * run. Prints a summary to out. */
+ * run. Prints a summary to out. A file with an evaluate: block runs the batch evaluation instead
+ * (exp_evaluate.h). */
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err);
 
 struct exp_config;

@@ -1,0 +1,1276 @@
+/* exp_evaluate.c - batch evaluation (see exp_evaluate.h): every model x attack x eps is a cell of the
+ * content-addressed store (exp_cache.h), found or computed; then the results folder is rewritten, results.json
+ * last, and the report regenerated (exp_report.h).
+ *
+ * Two phases. 1: per model, its net and test set (loaded once per data set and range), clean predictions,
+ * diagnostics, then every cell: key -> found (reused) or computed in a work folder and committed; the cell's
+ * summaries come from its records.npy either way, so a reused cell gives exactly the numbers of a computed one.
+ * Only the store changes in phase 1. 2: the results folder: results.json removed first (a mixture of old and
+ * new files never looks finished), the cells' files copied, worst case and samples.csv per model, results.json,
+ * then the report. */
+#include "exp_evaluate.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <math.h>
+#include <png.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <yaml.h>
+#include <zlib.h>
+
+#include "atk_diag.h"
+#include "exp_attack_int.h"
+#include "exp_cache.h"
+#include "exp_config.h"
+#include "exp_json.h"
+#include "exp_progress.h"
+#include "exp_report.h"
+#include "exp_run.h"
+#include "nn_io.h"
+#include "nn_json.h"
+#include "nn_model.h"
+#include "nn_png.h"
+#include "nn_sys.h"
+
+#define EV_FORMAT "temper-evaluate-1"
+#define EV_CELL_FORMAT "temper-eval-cell-1"
+#define EV_MAX_BATTERY (2 * EXP_MAX_ATTACKS + 1)
+#define EV_PATH EXP_CACHE_PATH_MAX
+#define EV_WARN 8192
+
+/* ---- worst case ---- */
+
+static float rec_dist(const float *r, int norm) {
+    return r[norm == EXP_NORM_L0 ? EXP_REC_L0 : norm == EXP_NORM_L2 ? EXP_REC_L2 : EXP_REC_LINF];
+}
+
+size_t exp_worst_case(const exp_records *cells, size_t n_cells, const unsigned char *clean_correct, size_t n_samples,
+                      int norm, double eps, unsigned char *robust, unsigned char *counted) {
+    const double bound = eps * (1 + 1e-5) + 1e-7;
+    for (size_t i = 0; i < n_samples; i++)
+        robust[i] = clean_correct[i] != 0;
+    for (size_t c = 0; c < n_cells; c++) {
+        int any = 0;
+        for (size_t j = 0; j < cells[c].n; j++) {
+            const float *r = cells[c].rows + j * EXP_REC_COLS;
+            double idx = r[EXP_REC_INDEX];
+            if (!(idx >= 0 && idx < (double)n_samples)) continue;
+            size_t i = (size_t)idx;
+            if (!clean_correct[i] || !((double)rec_dist(r, norm) <= bound)) continue;
+            any = 1;
+            if (r[EXP_REC_PRED] != r[EXP_REC_LABEL]) robust[i] = 0;
+        }
+        if (counted) counted[c] = (unsigned char)any;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < n_samples; i++)
+        n += robust[i];
+    return n;
+}
+
+/* ---- the battery ---- */
+
+static int name_taken(const exp_attack *a, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(a[i].name, name)) return 1;
+    return 0;
+}
+
+/* dst <- base + suffix, unique among a[0..n) ("-2", "-3", ... appended), base truncated to fit. */
+static void unique_name(char *dst, size_t cap, const exp_attack *a, size_t n, const char *base, const char *suffix) {
+    for (int k = 1; k < 1000; k++) {
+        char tail[32];
+        snprintf(tail, sizeof tail, k == 1 ? "%s" : "%s-%d", suffix, k);
+        int keep = (int)(cap - 1 - strlen(tail));
+        snprintf(dst, cap, "%.*s%s", keep, base, tail);
+        if (!name_taken(a, n, dst)) return;
+    }
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+size_t exp_evaluate_battery(const exp_attack *a, size_t n, float T, int temperature_aware, size_t samples,
+                            exp_attack *out, int *added, size_t cap) {
+    size_t m = 0, ng = 0;
+    for (size_t i = 0; i < n && m < cap; i++) {
+        out[m] = a[i];
+        added[m++] = 0;
+    }
+    if (!temperature_aware || !(T > 1)) return m;
+    int margin = 0;
+    float grid[EXP_MAX_ATTACKS * EXP_MAX_EPS];
+    for (size_t i = 0; i < n; i++) {
+        const exp_attack *x = &a[i];
+        int bounded = exp_attack_bounded(x);
+        if (bounded && x->cfg.norm == ATK_LINF) {
+            margin |= x->cfg.loss == ATK_LOSS_MARGIN;
+            for (size_t e = 0; e < x->n_eps && ng < sizeof grid / sizeof grid[0]; e++)
+                grid[ng++] = x->eps[e];
+        }
+        int at1 = x->cfg.temperature == 1.0f;
+        int copy = (bounded && x->cfg.loss == ATK_LOSS_CE && at1) ||
+                   (x->cfg.kind == ATK_JSMA && x->cfg.jsma_on == ATK_JSMA_SOFTMAX && at1);
+        if (!copy || m >= cap) continue;
+        out[m] = *x;
+        out[m].cfg.temperature = T;
+        unique_name(out[m].name, sizeof out[m].name, out, m, x->name, "-T");
+        added[m++] = 1;
+    }
+    if (margin || !ng || m >= cap) return m;
+    qsort(grid, ng, sizeof *grid, cmp_float);
+    exp_attack p = exp_attack_default(ATK_PGD, ATK_LINF);
+    p.cfg.loss = ATK_LOSS_MARGIN;
+    p.cfg.lo = a[0].cfg.lo;
+    p.cfg.hi = a[0].cfg.hi;
+    p.samples = samples;
+    for (size_t i = 0; i < ng && p.n_eps < EXP_MAX_EPS; i++)
+        if (!p.n_eps || grid[i] != p.eps[p.n_eps - 1]) p.eps[p.n_eps++] = grid[i];
+    unique_name(p.name, sizeof p.name, out, m, "pgd-margin", "");
+    out[m] = p;
+    added[m++] = 1;
+    return m;
+}
+
+/* ---- state ---- */
+
+typedef struct ev_cell {
+    size_t ai;        /* index into the model's battery */
+    float eps;        /* bounded: this cell's eps; < 0: unbounded */
+    char run[96];     /* folder name: the attack's name, "-eps<eps>" for bounded attacks */
+    char key[65];
+    char *dir;        /* the finished cell folder, owned */
+    int reused, grid; /* grid: the cell holds a grid.png */
+    double seconds;   /* the attack's time in the run that computed the cell (NaN: unknown) */
+    size_t n_runs;
+    atk_summary sum[1 + EXP_MAX_EPS]; /* bounded: its eps; unbounded: none, then each eps of the grid */
+    size_t n_sum;
+} ev_cell;
+
+/* One threat model of the worst case and its result. */
+typedef struct ev_threat {
+    int norm; /* EXP_NORM_* */
+    float eps;
+    size_t robust;
+    unsigned char *counted; /* [n_cells]: the cell has a record within the bound */
+} ev_threat;
+
+typedef struct ev_model {
+    const char *file; /* borrowed from the expanded list */
+    char label[256], dir[300], sha[65];
+    nn_data_cfg dc;
+    float T;
+    exp_attack bat[EV_MAX_BATTERY];
+    int added[EV_MAX_BATTERY];
+    size_t n_bat;
+    ev_cell *cells;
+    size_t n_cells;
+    size_t n_samples, max_m; /* images of the worst case; rows of samples.csv */
+    size_t n_in;
+    double clean_acc;
+    int *pred, *y;     /* [max_m] clean predictions and labels */
+    size_t *tid;       /* [max_m] test-set indices */
+    atk_diag diag;
+    char warn[EV_WARN];
+    ev_threat *wc;
+    size_t n_wc;
+} ev_model;
+
+/* A loaded test set, and the hashes of its prefixes used by cell keys. */
+typedef struct ev_hash {
+    size_t n;
+    char x[65], y[65];
+} ev_hash;
+
+typedef struct ev_data {
+    nn_data_cfg dc;
+    nn_dataset test;
+    ev_hash *h;
+    size_t n_h;
+} ev_data;
+
+typedef struct ev_ctx {
+    const exp_config *cfg;
+    const exp_evaluate_opts *o;
+    const char *root; /* the cell store */
+    char **files;
+    size_t n_files;
+    ev_model *m;
+    size_t n_m;
+    ev_data *data;
+    size_t n_data;
+    exp_hash_memo memo;
+    size_t need; /* test images loaded per data set */
+    size_t total, done, reused, computed;
+    double t0;
+    char started[32];
+    FILE *pf; /* progress (NULL: quiet) */
+    int tty;
+    double last, cell_t0;
+    const char *what_model, *what_run;
+} ev_ctx;
+
+/* The tests' kill hook (exp_evaluate.h). */
+static void kill_point(const exp_evaluate_opts *o, int at, size_t k) {
+    if (o->kill_at != at || (at != EXP_KILL_BEFORE_RESULTS && o->kill_cell != k)) return;
+    fflush(NULL);
+    raise(SIGKILL);
+}
+
+/* v as the shortest decimal that reads back as the same float (0.3f -> 0.3, not 0.300000012). */
+static double f2d(float v) {
+    char b[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(b, sizeof b, "%.*g", p, (double)v);
+        if ((float)strtod(b, NULL) == v) break;
+    }
+    return strtod(b, NULL);
+}
+
+static const char *norm_name(int norm) { return norm == EXP_NORM_L0 ? "l0" : norm == EXP_NORM_L2 ? "l2" : "linf"; }
+
+/* The norm an attack's distortion and eps grid are measured in. */
+static int attack_norm(const exp_attack *a) {
+    if (a->cfg.kind == ATK_JSMA) return EXP_NORM_L0;
+    return a->cfg.norm == ATK_L2 ? EXP_NORM_L2 : EXP_NORM_LINF;
+}
+
+/* ---- progress ---- */
+
+static void draw(ev_ctx *x, double done, double total) {
+    double now = exp_now();
+    char line[256], eta[32] = "?", bar[21], cbar[11];
+    if (x->done) exp_fmt_duration(eta, sizeof eta, (now - x->t0) * (double)(x->total - x->done) / (double)x->done);
+    size_t f = x->total ? 20 * x->done / x->total : 0, g = total > 0 ? (size_t)(10 * done / total) : 0;
+    for (size_t i = 0; i < 20; i++)
+        bar[i] = i < f ? '#' : '.';
+    for (size_t i = 0; i < 10; i++)
+        cbar[i] = i < g ? '#' : '.';
+    bar[20] = cbar[10] = '\0';
+    int n = snprintf(line, sizeof line, "[%zu/%zu] [%s] ETA %s | %.40s %.40s", x->done, x->total, bar, eta,
+                     x->what_model ? x->what_model : "", x->what_run ? x->what_run : "");
+    if (total > 0 && n > 0 && (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n, " [%s] %.0f/%.0f", cbar, done, total);
+    line[119] = '\0'; /* a wrapped line could not be redrawn in place */
+    fprintf(x->pf, "\r%s\033[K", line);
+    fflush(x->pf);
+}
+
+/* atk_progress_fn: a terminal gets the line redrawn ~5 times a second, a log a line a minute on long cells. */
+static void prog_cb(void *ctx, double done, double total) {
+    ev_ctx *x = ctx;
+    double now = exp_now();
+    if (!x->pf || done >= total || now - x->last < (x->tty ? 0.2 : 60.0)) return;
+    x->last = now;
+    if (x->tty) {
+        draw(x, done, total);
+        return;
+    }
+    char eta[32] = "?";
+    if (done > 0) exp_fmt_duration(eta, sizeof eta, (now - x->cell_t0) * (total - done) / done);
+    fprintf(x->pf, "[%zu/%zu] %s %s: %.0f/%.0f ETA %s\n", x->done + 1, x->total, x->what_model, x->what_run, done,
+            total, eta);
+    fflush(x->pf);
+}
+
+static void prog_clear(ev_ctx *x) {
+    if (x->pf && x->tty) {
+        fputs("\r\033[K", x->pf);
+        fflush(x->pf);
+    }
+}
+
+/* The line of a finished cell (not a terminal), or the redrawn line. */
+static void prog_cell(ev_ctx *x, const ev_model *m, const ev_cell *c) {
+    if (!x->pf) return;
+    if (x->tty) {
+        draw(x, 0, 0);
+        return;
+    }
+    char dur[32];
+    exp_fmt_duration(dur, sizeof dur, c->seconds);
+    fprintf(x->pf, "[%zu/%zu] %s %s: %.1f%% success, %s%s\n", x->done, x->total, m->label, c->run,
+            100 * c->sum[0].success_rate, dur, c->reused ? " (reused)" : "");
+    fflush(x->pf);
+}
+
+/* ---- models ---- */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int files_add(ev_ctx *x, const char *path, size_t *cap, nn_err *err) {
+    if (x->n_files == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        char **p = realloc(x->files, nc * sizeof *p);
+        if (!p) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu model names", nc);
+        x->files = p, *cap = nc;
+    }
+    if (!(x->files[x->n_files] = strdup(path))) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    x->n_files++;
+    return NN_OK;
+}
+
+/* evaluate.models -> x->files: literal paths must exist; patterns are expanded (matching nothing: a warning);
+ * sorted, duplicates removed. */
+static int expand_models(ev_ctx *x, nn_err *err) {
+    const exp_evaluate_cfg *e = &x->cfg->evaluate;
+    size_t cap = 0;
+    int rc = NN_OK;
+    for (size_t i = 0; i < e->n_models && !rc; i++) {
+        const char *p = e->models[i];
+        struct stat st;
+        if (!strpbrk(p, "*?[")) {
+            if (stat(p, &st) != 0)
+                return NN_FAIL(err, NN_E_IO, "%s: evaluate.models[%zu]: %s: %s", x->cfg->path, i, p, strerror(errno));
+            rc = files_add(x, p, &cap, err);
+            continue;
+        }
+        glob_t g;
+        memset(&g, 0, sizeof g);
+        int r = glob(p, 0, NULL, &g);
+        if (r == GLOB_NOMATCH && x->o->progress)
+            fprintf(x->o->progress, "temper: warning: evaluate.models[%zu]: '%s' matches no file\n", i, p);
+        else if (r != 0 && r != GLOB_NOMATCH)
+            rc = NN_FAIL(err, NN_E_IO, "%s: evaluate.models[%zu]: cannot expand '%s'%s", x->cfg->path, i, p,
+                         r == GLOB_NOSPACE ? " (out of memory)" : " (read error)");
+        for (size_t j = 0; r == 0 && j < g.gl_pathc && !rc; j++)
+            rc = files_add(x, g.gl_pathv[j], &cap, err);
+        globfree(&g);
+    }
+    if (rc) return rc;
+    if (!x->n_files)
+        return NN_FAIL(err, NN_E_INVAL, "%s: evaluate.models: no model file found (every pattern matched nothing)",
+                       x->cfg->path);
+    qsort(x->files, x->n_files, sizeof *x->files, cmp_str);
+    size_t k = 1;
+    for (size_t i = 1; i < x->n_files; i++) {
+        if (!strcmp(x->files[i], x->files[k - 1]))
+            free(x->files[i]);
+        else
+            x->files[k++] = x->files[i];
+    }
+    x->n_files = k;
+    return NN_OK;
+}
+
+/* The label: the path minus "./", a leading "results/" and a trailing "/model.safetensors" or ".safetensors";
+ * made unique among the first i models with "#2", "#3", ...; dir: the label with '/' -> "__". */
+static void model_names(ev_ctx *x, size_t i) {
+    ev_model *m = &x->m[i];
+    const char *p = m->file;
+    while (p[0] == '.' && p[1] == '/')
+        p += 2;
+    while (*p == '/')
+        p++;
+    if (!strncmp(p, "results/", 8)) p += 8;
+    size_t len = strlen(p);
+    static const char *const tails[] = {"/model.safetensors", ".safetensors"};
+    for (size_t t = 0; t < 2; t++) {
+        size_t tl = strlen(tails[t]);
+        if (len > tl && !strcmp(p + len - tl, tails[t])) {
+            len -= tl;
+            break;
+        }
+    }
+    if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) p = "model", len = 5;
+    if (len > 200) p += len - 200, len = 200;
+    for (int k = 1; k < 10000; k++) {
+        char tail[16] = "";
+        if (k > 1) snprintf(tail, sizeof tail, "#%d", k);
+        snprintf(m->label, sizeof m->label, "%.*s%s", (int)len, p, tail);
+        size_t j = 0;
+        while (j < i && strcmp(x->m[j].label, m->label))
+            j++;
+        if (j == i) break;
+    }
+    size_t o = 0;
+    for (const char *s = m->label; *s && o + 3 < sizeof m->dir; s++) {
+        if (*s == '/') m->dir[o++] = '_', m->dir[o++] = '_';
+        else m->dir[o++] = *s;
+    }
+    m->dir[o] = '\0';
+}
+
+/* The data set and range of a model: the experiment's data: if given, else the model's metadata. */
+static int model_data_cfg(const ev_ctx *x, const char *file, const nn_model_meta *meta, nn_data_cfg *dc, nn_err *err) {
+    const exp_evaluate_cfg *e = &x->cfg->evaluate;
+    *dc = nn_data_cfg_default();
+    const char *name = e->has_data ? x->cfg->data.name : nn_model_meta_get(meta, EXP_META_DATA);
+    if (!name)
+        return NN_FAIL(err, NN_E_INVAL, "%s: the model names no data set (%s metadata): give data: {name: ...} in %s",
+                       file, EXP_META_DATA, x->cfg->path);
+    snprintf(dc->name, sizeof dc->name, "%s", name);
+    const char *range = nn_model_meta_get(meta, EXP_META_RANGE);
+    if (e->has_range) {
+        dc->lo = x->cfg->data.lo;
+        dc->hi = x->cfg->data.hi;
+    } else if (range && exp_parse_range(range, &dc->lo, &dc->hi) != 0) {
+        return NN_FAIL(err, NN_E_FORMAT, "%s: metadata %s = '%s' is not 'lo,hi': give data.range in %s", file,
+                       EXP_META_RANGE, range, x->cfg->path);
+    }
+    dc->test_subset = x->need;
+    dc->subset = 1; /* nn_data_load always reads the training file; one sample skips converting the rest */
+    nn_err why = {0};
+    int rc = nn_data_cfg_validate(dc, &why);
+    return rc ? NN_FAIL(err, rc, "%s: %s", file, why.msg) : NN_OK;
+}
+
+/* Reads the model's metadata and temperature, builds its battery and the list of cells. */
+static int model_prepare(ev_ctx *x, ev_model *m, nn_err *err) {
+    nn_net *net = NULL;
+    nn_model_meta meta;
+    memset(&meta, 0, sizeof meta);
+    int rc = nn_model_load(&net, &meta, m->file, err);
+    if (!rc) rc = model_data_cfg(x, m->file, &meta, &m->dc, err);
+    if (!rc) rc = exp_hash_memo_file(&x->memo, m->file, m->sha, err);
+    if (rc) goto done;
+    const exp_evaluate_cfg *e = &x->cfg->evaluate;
+    m->T = net->temperature;
+    m->n_in = net->n_in;
+    m->n_bat = exp_evaluate_battery(x->cfg->attacks, x->cfg->n_attacks, m->T, e->temperature_aware, e->samples,
+                                    m->bat, m->added, EV_MAX_BATTERY);
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_bat && !rc; i++) {
+        exp_attack *a = &m->bat[i];
+        a->cfg.lo = m->dc.lo, a->cfg.hi = m->dc.hi;
+        if (!exp_attack_bounded(a)) a->cfg.eps = 1; /* unused */
+        n += exp_attack_bounded(a) ? a->n_eps : 1;
+        nn_err e2 = {0};
+        if (atk_cfg_validate(&a->cfg, &e2))
+            rc = NN_FAIL(err, e2.code, "%s: attack %s: %s", m->file, a->name, e2.msg);
+    }
+    if (!rc && !(m->cells = calloc(n ? n : 1, sizeof *m->cells))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_bat && !rc; i++) {
+        const exp_attack *a = &m->bat[i];
+        int bounded = exp_attack_bounded(a);
+        for (size_t k = 0; k < (bounded ? a->n_eps : 1); k++) {
+            ev_cell *c = &m->cells[m->n_cells++];
+            c->ai = i;
+            c->eps = bounded ? a->eps[k] : -1.0f;
+            c->seconds = NAN;
+            if (bounded) snprintf(c->run, sizeof c->run, "%s-eps%g", a->name, (double)c->eps);
+            else snprintf(c->run, sizeof c->run, "%s", a->name);
+            for (size_t j = 0; j + 1 < m->n_cells; j++) /* two eps printing alike: keep the folders apart */
+                if (!strcmp(m->cells[j].run, c->run)) {
+                    size_t l = strlen(c->run);
+                    snprintf(c->run + l, sizeof c->run - l, "#%zu", m->n_cells);
+                    break;
+                }
+        }
+    }
+done:
+    nn_net_destroy(net);
+    return rc;
+}
+
+/* ---- data ---- */
+
+/* The test set of dc, loaded once per (name, range). The pointer is valid until the next call. */
+static int data_get(ev_ctx *x, const nn_data_cfg *dc, ev_data **out, nn_err *err) {
+    for (size_t i = 0; i < x->n_data; i++)
+        if (!strcmp(x->data[i].dc.name, dc->name) && x->data[i].dc.lo == dc->lo && x->data[i].dc.hi == dc->hi) {
+            *out = &x->data[i];
+            return NN_OK;
+        }
+    ev_data *p = realloc(x->data, (x->n_data + 1) * sizeof *p);
+    if (!p) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    x->data = p;
+    ev_data *d = &x->data[x->n_data];
+    memset(d, 0, sizeof *d);
+    d->dc = *dc;
+    nn_dataset train = {0};
+    int rc = nn_data_load(dc, &train, NULL, &d->test, err);
+    nn_dataset_free(&train);
+    if (rc) return rc;
+    x->n_data++;
+    *out = d;
+    return NN_OK;
+}
+
+/* SHA-256 of the first n test images (float32 bytes as loaded) and labels (int bytes). */
+static int data_hash(ev_data *d, size_t n, const ev_hash **out, nn_err *err) {
+    for (size_t i = 0; i < d->n_h; i++)
+        if (d->h[i].n == n) {
+            *out = &d->h[i];
+            return NN_OK;
+        }
+    ev_hash *p = realloc(d->h, (d->n_h + 1) * sizeof *p);
+    if (!p) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    d->h = p;
+    ev_hash *h = &d->h[d->n_h++];
+    h->n = n;
+    exp_sha256_hex(d->test.x, n * nn_shape_size(d->test.shape) * sizeof *d->test.x, h->x);
+    exp_sha256_hex(d->test.y, n * sizeof *d->test.y, h->y);
+    *out = h;
+    return NN_OK;
+}
+
+/* ---- cells ---- */
+
+/* The cell's key (exp_cache.h), fields in the documented order. */
+static int cell_key(ev_ctx *x, const ev_model *m, ev_data *d, ev_cell *c, nn_err *err) {
+    const exp_attack *a = &m->bat[c->ai];
+    size_t n = a->samples < d->test.n ? a->samples : d->test.n;
+    const ev_hash *h = NULL;
+    int rc = data_hash(d, n, &h, err);
+    if (rc) return rc;
+    exp_json j;
+    exp_json_init(&j);
+    exp_json_object_begin(&j);
+    exp_attack_json_params(&j, a);
+    if (a->cfg.kind == ATK_CW) { /* changes C&W's result but is not among attacks.json's parameters */
+        exp_json_key(&j, "abort_early");
+        exp_json_bool(&j, a->cfg.abort_early);
+    }
+    exp_json_kv_uint(&j, "samples", n);
+    exp_json_kv_number(&j, "eps", c->eps >= 0 ? (double)c->eps : NAN); /* null when unbounded */
+    exp_json_object_end(&j);
+    exp_key k;
+    exp_key_init(&k);
+    exp_key_add_str(&k, "format", EV_CELL_FORMAT);
+    exp_key_add_str(&k, "version", TEMPER_VERSION);
+    rc = exp_json_finish(&j, err);
+    if (!rc) rc = exp_key_add_file_hash(&k, "model", m->file, &x->memo, err);
+    if (!rc) {
+        exp_key_add_str(&k, "test_x", h->x);
+        exp_key_add_str(&k, "test_y", h->y);
+        exp_key_add_double(&k, "range_lo", m->dc.lo);
+        exp_key_add_double(&k, "range_hi", m->dc.hi);
+        exp_key_add_str(&k, "attack", j.b.p);
+        exp_key_add_double(&k, "eps", c->eps >= 0 ? (double)c->eps : -1.0);
+        exp_key_final(&k, c->key);
+    }
+    exp_json_free(&j);
+    return rc;
+}
+
+static void json_summary(exp_json *j, const atk_summary *s, const exp_attack *a) {
+    exp_json_object_begin(j);
+    exp_json_kv_number(j, "eps", s->eps >= 0 ? f2d((float)s->eps) : NAN);
+    exp_json_kv_uint(j, "samples", s->n_samples);
+    exp_json_kv_uint(j, "runs", s->n_runs);
+    exp_json_kv_uint(j, "clean_correct", s->n_correct);
+    exp_json_kv_uint(j, "successes", s->n_success);
+    exp_json_kv_number(j, "robust_accuracy", s->robust_acc);
+    exp_json_kv_number(j, "success_rate", s->success_rate);
+    exp_json_kv_number(j, "mean_l0", s->mean_l0);
+    exp_json_kv_number(j, "mean_l2", s->mean_l2);
+    exp_json_kv_number(j, "mean_linf", s->mean_linf);
+    exp_json_kv_number(j, "median_l0", s->median_l0);
+    exp_json_kv_number(j, "median_l2", s->median_l2);
+    exp_json_kv_number(j, "median_linf", s->median_linf);
+    if (a->cfg.kind == ATK_JSMA) exp_json_kv_number(j, "rho_adv", s->rho_adv);
+    if (a->cfg.targeted && a->targets == EXP_TARGETS_ALL) {
+        exp_json_kv_number(j, "best_case", s->best_case);
+        exp_json_kv_uint(j, "best_case_samples", s->n_best);
+        exp_json_kv_number(j, "worst_case", s->worst_case);
+        exp_json_kv_uint(j, "worst_case_samples", s->n_worst);
+    }
+    exp_json_kv_number(j, "mean_iters", s->mean_iters);
+    exp_json_object_end(j);
+}
+
+/* The summaries of a cell from its records (the same numbers whether the cell was computed or reused). */
+static int cell_summarize(const ev_model *m, ev_cell *c, const float *rows, size_t n, nn_err *err) {
+    const exp_attack *a = &m->bat[c->ai];
+    atk_result *r = malloc((n ? n : 1) * sizeof *r);
+    if (!r) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu records", n);
+    for (size_t i = 0; i < n; i++) {
+        const float *q = rows + i * EXP_REC_COLS;
+        r[i] = (atk_result){.sample = (size_t)q[EXP_REC_INDEX], .label = (int)q[EXP_REC_LABEL],
+                            .target = (int)q[EXP_REC_TARGET], .clean_pred = (int)q[EXP_REC_CLEAN],
+                            .pred = (int)q[EXP_REC_PRED], .success = q[EXP_REC_SUCCESS] != 0,
+                            .iters = (int)q[EXP_REC_ITERS], .l0 = q[EXP_REC_L0], .l2 = q[EXP_REC_L2],
+                            .linf = q[EXP_REC_LINF]};
+    }
+    c->n_runs = n;
+    c->n_sum = c->eps >= 0 ? 1 : 1 + a->n_eps;
+    int rc = NN_OK;
+    for (size_t s = 0; s < c->n_sum && !rc; s++) {
+        double bound = c->eps >= 0 ? (double)c->eps : s == 0 ? -1.0 : (double)a->eps[s - 1];
+        rc = atk_summarize(r, n, m->n_in, a->cfg.kind == ATK_JSMA, a->cfg.norm, bound, &c->sum[s], err);
+    }
+    free(r);
+    return rc;
+}
+
+/* cell.json: what the cell is (informational: nothing reads it but the seconds). */
+static int cell_json(const ev_model *m, const ev_cell *c, exp_json *j, nn_err *err) {
+    const exp_attack *a = &m->bat[c->ai];
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "format", EV_CELL_FORMAT);
+    exp_json_kv_string(j, "key", c->key);
+    exp_json_kv_string(j, "temper_version", TEMPER_VERSION);
+    exp_json_kv_string(j, "model_sha256", m->sha);
+    exp_json_kv_string(j, "attack", a->name);
+    exp_json_kv_string(j, "run", c->run);
+    exp_json_key(j, "params");
+    exp_json_object_begin(j);
+    exp_attack_json_params(j, a);
+    exp_json_object_end(j);
+    exp_json_kv_number(j, "eps", c->eps >= 0 ? f2d(c->eps) : NAN);
+    exp_json_kv_uint(j, "runs", c->n_runs);
+    exp_json_kv_number(j, "seconds", c->seconds);
+    exp_json_key(j, "summary");
+    json_summary(j, &c->sum[0], a);
+    exp_json_object_end(j);
+    return exp_json_finish(j, err);
+}
+
+/* Attacks the cell's images and commits records.npy, grid.png and cell.json into the store. */
+static int cell_compute(ev_ctx *x, ev_model *m, nn_net *net, const nn_dataset *test, ev_cell *c, nn_err *err) {
+    const exp_attack *a = &m->bat[c->ai];
+    atk_cfg cfg = a->cfg;
+    if (c->eps >= 0) cfg.eps = c->eps;
+    exp_cell cell;
+    memset(&cell, 0, sizeof cell);
+    exp_atk_set s = {0};
+    exp_json j;
+    exp_json_init(&j);
+    float *xa = NULL, *rows = NULL;
+    atk_result *r = NULL;
+    char path[EV_PATH];
+    int rc = exp_attack_set_build(a, test, &s, err);
+    if (!rc && (!(xa = malloc(s.n * net->n_in * sizeof *xa)) || !(r = malloc(s.n * sizeof *r)) ||
+                !(rows = malloc(s.n * EXP_REC_COLS * sizeof *rows))))
+        rc = NN_FAIL(err, NN_E_NOMEM, "%s: out of memory for %zu runs", c->run, s.n);
+    if (!rc) rc = exp_cell_begin(x->root, c->key, &cell, err);
+    if (rc) goto fail;
+    x->last = x->tty ? 0 : x->cell_t0;
+    rc = atk_run(net, &cfg, s.x, s.y, cfg.targeted ? s.t : NULL, s.n, xa, r, prog_cb, x, err);
+    c->seconds = exp_now() - x->cell_t0;
+    if (rc) goto fail;
+    for (size_t i = 0; i < s.n; i++) {
+        float *q = rows + i * EXP_REC_COLS;
+        q[EXP_REC_INDEX] = (float)s.id[i], q[EXP_REC_LABEL] = (float)r[i].label;
+        q[EXP_REC_TARGET] = (float)r[i].target, q[EXP_REC_CLEAN] = (float)r[i].clean_pred;
+        q[EXP_REC_PRED] = (float)r[i].pred, q[EXP_REC_SUCCESS] = (float)(r[i].success != 0);
+        q[EXP_REC_L0] = r[i].l0, q[EXP_REC_L2] = r[i].l2, q[EXP_REC_LINF] = r[i].linf;
+        q[EXP_REC_ITERS] = (float)r[i].iters;
+    }
+    size_t dims[2] = {s.n, EXP_REC_COLS}, g = s.n < a->grid ? s.n : a->grid;
+    rc = exp_path_join(path, sizeof path, cell.dir, "records.npy", err);
+    if (!rc) rc = nn_npy_write_f32(path, rows, 2, dims, err);
+    if (!rc && g) rc = exp_path_join(path, sizeof path, cell.dir, "grid.png", err);
+    if (!rc && g) rc = nn_png_adv_grid(path, s.x, xa, g, test->shape, cfg.lo, cfg.hi, err);
+    if (!rc) rc = cell_summarize(m, c, rows, s.n, err);
+    if (!rc) rc = cell_json(m, c, &j, err);
+    if (rc) goto fail;
+    x->computed++;
+    kill_point(x->o, EXP_KILL_BEFORE_COMMIT, x->computed);
+    rc = x->o->force ? exp_cell_commit_replace(&cell, j.b.p, j.b.len, err) : exp_cell_commit(&cell, j.b.p, j.b.len, err);
+    if (!rc && !(c->dir = strdup(cell.dir))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc) kill_point(x->o, EXP_KILL_AFTER_COMMIT, x->computed);
+fail:
+    exp_cell_abort(&cell);
+    exp_json_free(&j);
+    exp_attack_set_free(&s);
+    free(xa);
+    free(r);
+    free(rows);
+    return rc;
+}
+
+/* records.npy of a finished cell folder: float32 [n, EXP_REC_COLS]. */
+static int records_load(const char *dir, nn_npy *a, nn_err *err) {
+    char path[EV_PATH];
+    int rc = exp_path_join(path, sizeof path, dir, "records.npy", err);
+    if (!rc) rc = nn_npy_read(path, a, err);
+    if (!rc && (a->dtype != NN_NPY_F32 || a->ndim != 2 || a->dims[1] != EXP_REC_COLS))
+        rc = NN_FAIL(err, NN_E_FORMAT, "%s: expected float32 records [n, %d] (remove the cell or run with --force)",
+                     path, EXP_REC_COLS);
+    return rc;
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char path[EV_PATH];
+    struct stat st;
+    return snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path && stat(path, &st) == 0;
+}
+
+/* The computing time recorded in a cell's cell.json (NaN if unreadable: informational only). */
+static double cell_seconds(const char *dir) {
+    char path[EV_PATH], *text = NULL;
+    size_t len = 0;
+    double s = NAN;
+    nn_err e = {0};
+    nn_json doc = {0};
+    if (snprintf(path, sizeof path, "%s/cell.json", dir) < (int)sizeof path && !nn_io_read_all(path, &text, &len, &e) &&
+        !nn_json_parse(&doc, text, len, &e)) {
+        const nn_json_val *v = nn_json_get(&doc, nn_json_root(&doc), "seconds");
+        if (v && v->type == NN_JSON_NUMBER) s = v->num;
+    }
+    nn_json_free(&doc);
+    free(text);
+    return s;
+}
+
+/* One cell: found in the store (unless --force) or computed; then its summaries from its records. */
+static int cell_run(ev_ctx *x, ev_model *m, ev_data *d, nn_net *net, ev_cell *c, nn_err *err) {
+    char dir[EV_PATH];
+    nn_npy rec = {0};
+    x->what_model = m->label, x->what_run = c->run;
+    x->cell_t0 = exp_now();
+    if (x->pf && x->tty) draw(x, 0, 0);
+    int rc = cell_key(x, m, d, c, err);
+    if (rc) return rc;
+    if (!x->o->force && exp_cell_find(x->root, c->key, dir, sizeof dir) == 1) {
+        c->reused = 1;
+        x->reused++;
+        if (!(c->dir = strdup(dir))) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+        c->seconds = cell_seconds(dir);
+    } else {
+        rc = cell_compute(x, m, net, &d->test, c, err);
+    }
+    if (!rc) rc = records_load(c->dir, &rec, err);
+    if (!rc) rc = cell_summarize(m, c, rec.data, rec.dims[0], err);
+    nn_npy_free(&rec);
+    if (rc) return rc;
+    c->grid = file_exists(c->dir, "grid.png");
+    x->done++;
+    prog_cell(x, m, c);
+    return NN_OK;
+}
+
+/* Clean predictions on the first max_m images, clean accuracy on the first n_samples. */
+static int model_clean(ev_model *m, nn_net *net, const nn_dataset *test, nn_err *err) {
+    size_t k = net->n_classes, n = m->max_m, right = 0;
+    float *z = malloc(n * k * sizeof *z);
+    m->pred = malloc(n * sizeof *m->pred);
+    m->y = malloc(n * sizeof *m->y);
+    m->tid = malloc(n * sizeof *m->tid);
+    int rc = z && m->pred && m->y && m->tid ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc) rc = nn_net_predict(net, test->x, n, z, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t best = 0;
+        for (size_t j = 1; j < k; j++)
+            best = z[i * k + j] > z[i * k + best] ? j : best;
+        m->pred[i] = (int)best;
+        m->y[i] = test->y[i];
+        m->tid[i] = test->id ? test->id[i] : i;
+        right += i < m->n_samples && m->pred[i] == m->y[i];
+    }
+    m->clean_acc = (double)right / (double)m->n_samples;
+    free(z);
+    return rc;
+}
+
+/* The masking warnings (atk_diag_warnings) into m->warn: the diagnostics and the list's attacks, then the
+ * temperature-aware additions among themselves (comparing an attack at T with one at 1 would be meaningless). */
+static int model_warnings(ev_model *m, nn_err *err) {
+    size_t nr = 0, len = 0;
+    for (size_t i = 0; i < m->n_cells; i++)
+        nr += m->cells[i].n_sum;
+    atk_row *rows = calloc(nr ? nr : 1, sizeof *rows);
+    if (!rows) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    for (int added = 0; added < 2; added++) {
+        nr = 0;
+        for (size_t i = 0; i < m->n_cells; i++) {
+            const exp_attack *a = &m->bat[m->cells[i].ai];
+            for (size_t s = 0; s < m->cells[i].n_sum && m->added[m->cells[i].ai] == added; s++)
+                rows[nr++] = (atk_row){a->name, a->cfg.kind, a->cfg.norm, m->cells[i].sum[s].eps,
+                                       m->cells[i].sum[s].success_rate};
+        }
+        if (!added || nr) atk_diag_warnings(added ? NULL : &m->diag, rows, nr, m->warn + len, sizeof m->warn - len);
+        len = strlen(m->warn);
+    }
+    free(rows);
+    return NN_OK;
+}
+
+/* Phase 1 for one model: net, test set, clean predictions, diagnostics, every cell, the masking warnings. */
+static int model_run(ev_ctx *x, ev_model *m, nn_err *err) {
+    nn_net *net = NULL;
+    ev_data *d = NULL;
+    int rc = nn_model_load(&net, NULL, m->file, err);
+    if (!rc) rc = data_get(x, &m->dc, &d, err);
+    if (rc) goto done;
+    const nn_dataset *test = &d->test;
+    if (net->n_in != nn_shape_size(test->shape) || net->n_classes != test->n_classes || !test->n) {
+        rc = NN_FAIL(err, NN_E_SHAPE, "%s: the model takes %zu inputs and gives %zu classes; the %s test set has %zu "
+                     "inputs, %zu classes and %zu images", m->file, net->n_in, net->n_classes, m->dc.name,
+                     nn_shape_size(test->shape), test->n_classes, test->n);
+        goto done;
+    }
+    m->n_samples = x->cfg->evaluate.samples < test->n ? x->cfg->evaluate.samples : test->n;
+    m->max_m = m->n_samples;
+    for (size_t i = 0; i < m->n_bat; i++) {
+        size_t s = m->bat[i].samples < test->n ? m->bat[i].samples : test->n;
+        m->max_m = s > m->max_m ? s : m->max_m;
+    }
+    rc = nn_net_reserve(net, EXP_ATTACK_BATCH, err);
+    if (!rc) rc = model_clean(m, net, test, err);
+    if (!rc) rc = atk_diag_compute(net, test->x, test->y, m->n_samples, &m->diag, err);
+    if (!rc && x->pf) {
+        prog_clear(x);
+        fprintf(x->pf, "model %s (T=%g, %s [%g, %g]): clean accuracy %.2f%% on %zu test images\n", m->label,
+                (double)m->T, m->dc.name, (double)m->dc.lo, (double)m->dc.hi, 100 * m->clean_acc, m->n_samples);
+    }
+    for (size_t i = 0; i < m->n_cells && !rc; i++)
+        rc = cell_run(x, m, d, net, &m->cells[i], err);
+    if (!rc) rc = model_warnings(m, err);
+    if (!rc && x->pf && m->warn[0]) { /* each line "<label>: warning: ..." */
+        prog_clear(x);
+        for (const char *p = m->warn, *e; *p; p = e + (*e != '\0')) {
+            e = strchr(p, '\n');
+            e = e ? e : p + strlen(p);
+            fprintf(x->pf, "%s: %.*s\n", m->label, (int)(e - p), p);
+        }
+    }
+done:
+    nn_net_destroy(net);
+    return rc;
+}
+
+/* ---- phase 2: the results folder ---- */
+
+static int cmp_threat(const void *a, const void *b) {
+    const ev_threat *x = a, *y = b;
+    return x->norm != y->norm ? (x->norm > y->norm) - (x->norm < y->norm) : (x->eps > y->eps) - (x->eps < y->eps);
+}
+
+/* The threat models of a model's battery: every (norm, eps) of any attack's grid, sorted by norm, then eps. */
+static int model_threats(ev_model *m, nn_err *err) {
+    size_t cap = 0;
+    for (size_t i = 0; i < m->n_bat; i++)
+        cap += m->bat[i].n_eps;
+    m->wc = calloc(cap ? cap : 1, sizeof *m->wc);
+    if (!m->wc) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    for (int norm = EXP_NORM_LINF; norm <= EXP_NORM_L0; norm++) {
+        size_t first = m->n_wc;
+        for (size_t i = 0; i < m->n_bat; i++) {
+            if (attack_norm(&m->bat[i]) != norm) continue;
+            for (size_t e = 0; e < m->bat[i].n_eps; e++) {
+                size_t j = first;
+                while (j < m->n_wc && m->wc[j].eps != m->bat[i].eps[e])
+                    j++;
+                if (j == m->n_wc) m->wc[m->n_wc++] = (ev_threat){.norm = norm, .eps = m->bat[i].eps[e]};
+            }
+        }
+        qsort(m->wc + first, m->n_wc - first, sizeof *m->wc, cmp_threat);
+    }
+    return NN_OK;
+}
+
+static int copy_file(const char *from, const char *to, nn_err *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = nn_io_read_all(from, &buf, &len, err);
+    if (!rc) rc = nn_io_write_atomic(to, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+/* Copies a cell's records.npy (and grid.png) into <mdir>/<run>/. */
+static int cell_copy(const ev_cell *c, const char *mdir, nn_err *err) {
+    char sub[EV_PATH], from[EV_PATH], to[EV_PATH];
+    int rc = exp_path_join(sub, sizeof sub, mdir, c->run, err);
+    if (!rc) rc = exp_mkdir_p(sub, err);
+    for (int f = 0; f < 1 + c->grid && !rc; f++) {
+        const char *name = f ? "grid.png" : "records.npy";
+        rc = exp_path_join(from, sizeof from, c->dir, name, err);
+        if (!rc) rc = exp_path_join(to, sizeof to, sub, name, err);
+        if (!rc) rc = copy_file(from, to, err);
+    }
+    return rc;
+}
+
+/* samples.csv: one row per image of the largest sample set; per run its outcome (targeted "all": any target
+ * reached; pred and distortions of the successful run with the least distortion, else of the first), empty
+ * where the run did not cover the image; the worst case per threat model (empty beyond n_samples). */
+static int write_samples(const ev_model *m, const exp_records *rec, const unsigned char *rob, const char *path,
+                         nn_err *err) {
+    size_t n = m->max_m, nc = m->n_cells;
+    long *best = malloc((nc * n > 0 ? nc * n : 1) * sizeof *best);
+    if (!best) return NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path);
+    for (size_t c = 0; c < nc; c++) {
+        long *b = best + c * n;
+        int norm = attack_norm(&m->bat[m->cells[c].ai]);
+        for (size_t i = 0; i < n; i++)
+            b[i] = -1;
+        for (size_t j = 0; j < rec[c].n; j++) {
+            const float *q = rec[c].rows + j * EXP_REC_COLS;
+            double idx = q[EXP_REC_INDEX];
+            if (!(idx >= 0 && idx < (double)n)) continue;
+            size_t i = (size_t)idx;
+            const float *cur = b[i] < 0 ? NULL : rec[c].rows + (size_t)b[i] * EXP_REC_COLS;
+            if (!cur || (q[EXP_REC_SUCCESS] != 0 && (cur[EXP_REC_SUCCESS] == 0 || rec_dist(q, norm) < rec_dist(cur, norm))))
+                b[i] = (long)j;
+        }
+    }
+    nn_jbuf b = {0};
+    nn_jbuf_puts(&b, "test_index,label,clean_pred");
+    for (size_t c = 0; c < nc; c++) {
+        const char *r = m->cells[c].run;
+        nn_jbuf_printf(&b, ",%s_success,%s_pred,%s_l0,%s_l2,%s_linf", r, r, r, r, r);
+    }
+    for (size_t t = 0; t < m->n_wc; t++)
+        nn_jbuf_printf(&b, ",worst_%s_%g_robust", norm_name(m->wc[t].norm), f2d(m->wc[t].eps));
+    nn_jbuf_puts(&b, "\n");
+    for (size_t i = 0; i < n; i++) {
+        nn_jbuf_printf(&b, "%zu,%d,%d", m->tid[i], m->y[i], m->pred[i]);
+        for (size_t c = 0; c < nc; c++) {
+            long k = best[c * n + i];
+            const float *q = k < 0 ? NULL : rec[c].rows + (size_t)k * EXP_REC_COLS;
+            if (!q) nn_jbuf_puts(&b, ",,,,,");
+            else
+                nn_jbuf_printf(&b, ",%d,%d,%.0f,%.9g,%.9g", q[EXP_REC_SUCCESS] != 0, (int)q[EXP_REC_PRED],
+                               (double)q[EXP_REC_L0], (double)q[EXP_REC_L2], (double)q[EXP_REC_LINF]);
+        }
+        for (size_t t = 0; t < m->n_wc; t++)
+            if (i < m->n_samples) nn_jbuf_printf(&b, ",%d", rob[t * m->n_samples + i]);
+            else nn_jbuf_puts(&b, ",");
+        nn_jbuf_puts(&b, "\n");
+    }
+    int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path) : nn_io_write_atomic(path, b.p, b.len, err);
+    nn_jbuf_free(&b);
+    free(best);
+    return rc;
+}
+
+/* Phase 2 for one model: its folder, the cells' files, the worst case, samples.csv. */
+static int model_write(ev_ctx *x, ev_model *m, nn_err *err) {
+    char mdir[EV_PATH], path[EV_PATH];
+    size_t nc = m->n_cells, ns = m->n_samples;
+    nn_npy *arr = calloc(nc ? nc : 1, sizeof *arr);
+    exp_records *rec = calloc(nc ? nc : 1, sizeof *rec);
+    unsigned char *cc = malloc(ns), *rob = NULL;
+    int rc = arr && rec && cc ? model_threats(m, err) : NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc && !(rob = malloc(m->n_wc * ns + 1))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc) rc = exp_path_join(path, sizeof path, x->cfg->output, "models", err);
+    if (!rc) rc = exp_path_join(mdir, sizeof mdir, path, m->dir, err);
+    if (!rc) rc = exp_mkdir_p(mdir, err);
+    for (size_t c = 0; c < nc && !rc; c++) {
+        rc = cell_copy(&m->cells[c], mdir, err);
+        if (!rc) rc = records_load(m->cells[c].dir, &arr[c], err);
+        if (!rc) rec[c] = (exp_records){arr[c].data, arr[c].dims[0]};
+    }
+    for (size_t i = 0; i < ns && !rc; i++)
+        cc[i] = m->pred[i] == m->y[i];
+    for (size_t t = 0; t < m->n_wc && !rc; t++) {
+        ev_threat *w = &m->wc[t];
+        if (!(w->counted = malloc(nc + 1))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+        else w->robust = exp_worst_case(rec, nc, cc, ns, w->norm, (double)w->eps, rob + t * ns, w->counted);
+    }
+    if (!rc) rc = exp_path_join(path, sizeof path, mdir, "samples.csv", err);
+    if (!rc) rc = write_samples(m, rec, rob, path, err);
+    for (size_t c = 0; arr && c < nc; c++)
+        nn_npy_free(&arr[c]);
+    free(arr);
+    free(rec);
+    free(cc);
+    free(rob);
+    return rc;
+}
+
+static void json_diag(exp_json *j, const atk_diag *d) {
+    exp_json_key(j, "diagnostics");
+    exp_json_object_begin(j);
+    exp_json_kv_uint(j, "samples", d->n);
+    exp_json_kv_number(j, "mean_abs_logit", d->mean_abs_logit);
+    exp_json_kv_number(j, "std_abs_logit", d->std_abs_logit);
+    exp_json_kv_number(j, "frac_zero_gradient", d->frac_zero_grad);
+    exp_json_kv_number(j, "frac_saturated_softmax", d->frac_saturated);
+    exp_json_kv_number(j, "mean_gradient_l2", d->mean_grad_l2);
+    exp_json_object_end(j);
+}
+
+/* The warning lines as a JSON list of strings. */
+static void json_lines(exp_json *j, const char *key, const char *text) {
+    exp_json_key(j, key);
+    exp_json_array_begin(j);
+    for (const char *p = text; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+        exp_json_string(j, line);
+        p += len + (e != NULL);
+    }
+    exp_json_array_end(j);
+}
+
+static void json_cell(exp_json *j, const ev_model *m, const ev_cell *c) {
+    const exp_attack *a = &m->bat[c->ai];
+    char path[1024];
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "attack", a->name);
+    exp_json_kv_string(j, "run", c->run);
+    exp_json_kv_string(j, "kind", atk_name(&a->cfg));
+    exp_json_kv_string(j, "norm", norm_name(attack_norm(a)));
+    exp_json_kv_number(j, "eps", c->eps >= 0 ? f2d(c->eps) : NAN);
+    exp_json_kv_string(j, "added", m->added[c->ai] ? "temperature-aware" : NULL);
+    exp_json_kv_string(j, "key", c->key);
+    exp_json_key(j, "reused");
+    exp_json_bool(j, c->reused);
+    exp_json_kv_number(j, "seconds", c->seconds);
+    exp_json_key(j, "params");
+    exp_json_object_begin(j);
+    exp_attack_json_params(j, a);
+    exp_json_object_end(j);
+    snprintf(path, sizeof path, "models/%s/%s/records.npy", m->dir, c->run);
+    exp_json_kv_string(j, "records", path);
+    snprintf(path, sizeof path, "models/%s/%s/grid.png", m->dir, c->run);
+    exp_json_kv_string(j, "grid", c->grid ? path : NULL);
+    exp_json_key(j, "summaries");
+    exp_json_array_begin(j);
+    for (size_t s = 0; s < c->n_sum; s++)
+        json_summary(j, &c->sum[s], a);
+    exp_json_array_end(j);
+    exp_json_object_end(j);
+}
+
+static void json_model(exp_json *j, const ev_model *m) {
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "label", m->label);
+    char dir[400];
+    snprintf(dir, sizeof dir, "models/%s", m->dir);
+    exp_json_kv_string(j, "dir", dir);
+    exp_json_kv_string(j, "file", m->file);
+    exp_json_kv_string(j, "sha256", m->sha);
+    exp_json_kv_string(j, "data", m->dc.name);
+    exp_json_key(j, "range");
+    exp_json_array_begin(j);
+    exp_json_number(j, f2d(m->dc.lo));
+    exp_json_number(j, f2d(m->dc.hi));
+    exp_json_array_end(j);
+    exp_json_kv_number(j, "temperature", f2d(m->T));
+    exp_json_kv_uint(j, "test_samples", m->n_samples);
+    exp_json_kv_number(j, "clean_accuracy", m->clean_acc);
+    json_diag(j, &m->diag);
+    json_lines(j, "warnings", m->warn);
+    exp_json_key(j, "cells");
+    exp_json_array_begin(j);
+    for (size_t c = 0; c < m->n_cells; c++)
+        json_cell(j, m, &m->cells[c]);
+    exp_json_array_end(j);
+    exp_json_key(j, "worst_case");
+    exp_json_array_begin(j);
+    for (size_t t = 0; t < m->n_wc; t++) {
+        const ev_threat *w = &m->wc[t];
+        exp_json_object_begin(j);
+        exp_json_kv_string(j, "norm", norm_name(w->norm));
+        exp_json_kv_number(j, "eps", f2d(w->eps));
+        exp_json_kv_uint(j, "samples", m->n_samples);
+        exp_json_kv_uint(j, "robust", w->robust);
+        exp_json_kv_number(j, "robust_accuracy", (double)w->robust / (double)m->n_samples);
+        exp_json_key(j, "attacks");
+        exp_json_array_begin(j);
+        for (size_t c = 0; c < m->n_cells; c++)
+            if (w->counted[c]) exp_json_string(j, m->cells[c].run);
+        exp_json_array_end(j);
+        exp_json_object_end(j);
+    }
+    exp_json_array_end(j);
+    exp_json_object_end(j);
+}
+
+/* The provenance members of results.json. */
+static void json_provenance(exp_json *j, const ev_ctx *x, const char *text, size_t len) {
+    nn_sys_info s;
+    nn_sys_info_get(&s);
+    char sha[65];
+    exp_sha256_hex(text, len, sha);
+    exp_json_kv_string(j, "format", EV_FORMAT);
+    exp_json_key(j, "experiment");
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "path", x->cfg->path);
+    exp_json_kv_string(j, "name", x->cfg->name);
+    exp_json_kv_string(j, "sha256", sha);
+    exp_json_kv_string(j, "text", text);
+    exp_json_object_end(j);
+    exp_json_kv_string(j, "temper_version", TEMPER_VERSION);
+    exp_json_kv_string(j, "git_commit", TEMPER_GIT);
+    exp_json_kv_uint(j, "seed", x->cfg->n_attacks ? x->cfg->attacks[0].cfg.seed : 0); /* each cell has its own */
+    exp_json_kv_uint(j, "threads", (unsigned long long)s.threads);
+    exp_json_key(j, "blas");
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "config", s.blas_config);
+    exp_json_kv_uint(j, "threads", (unsigned long long)s.blas_threads);
+    exp_json_kv_string(j, "parallel_mode", exp_blas_mode_name(s.blas_parallel));
+    exp_json_object_end(j);
+    exp_json_key(j, "libraries");
+    exp_json_object_begin(j);
+    exp_json_kv_string(j, "libyaml", yaml_get_version_string());
+    exp_json_kv_string(j, "zlib", zlibVersion());
+    exp_json_kv_string(j, "libpng", png_get_libpng_ver(NULL));
+    exp_json_kv_string(j, "openblas", s.blas_config);
+    exp_json_object_end(j);
+    exp_json_kv_string(j, "started", x->started);
+    exp_json_kv_number(j, "wall_seconds", exp_now() - x->t0);
+    exp_json_kv_uint(j, "cells_total", x->total);
+    exp_json_kv_uint(j, "cells_reused", x->reused);
+    exp_json_key(j, "force");
+    exp_json_bool(j, x->o->force);
+    exp_json_kv_uint(j, "samples", x->cfg->evaluate.samples);
+    exp_json_key(j, "temperature_aware");
+    exp_json_bool(j, x->cfg->evaluate.temperature_aware);
+}
+
+static int write_results(const ev_ctx *x, const char *path, nn_err *err) {
+    char *own = NULL;
+    const char *text = x->o->text;
+    size_t len = x->o->text_len;
+    int rc = text ? NN_OK : nn_io_read_all(x->cfg->path, &own, &len, err);
+    if (rc) return rc;
+    if (!text) text = own;
+    exp_json j;
+    exp_json_init(&j);
+    exp_json_object_begin(&j);
+    json_provenance(&j, x, text, len);
+    exp_json_key(&j, "models");
+    exp_json_array_begin(&j);
+    for (size_t i = 0; i < x->n_m; i++)
+        json_model(&j, &x->m[i]);
+    exp_json_array_end(&j);
+    exp_json_object_end(&j);
+    rc = exp_json_finish(&j, err);
+    if (!rc) rc = nn_io_write_atomic(path, j.b.p, j.b.len, err);
+    exp_json_free(&j);
+    free(own);
+    return rc;
+}
+
+/* The table: model, T, clean accuracy, worst-case robust accuracy per threat model (union over the models). */
+static void print_table(const ev_ctx *x, FILE *out) {
+    ev_threat u[64];
+    size_t nu = 0, w = 5;
+    for (size_t i = 0; i < x->n_m; i++) {
+        size_t l = strlen(x->m[i].label);
+        w = l > w ? l : w;
+        for (size_t t = 0; t < x->m[i].n_wc && nu < 64; t++) {
+            const ev_threat *a = &x->m[i].wc[t];
+            size_t k = 0;
+            while (k < nu && (u[k].norm != a->norm || u[k].eps != a->eps))
+                k++;
+            if (k == nu) u[nu++] = *a;
+        }
+    }
+    w = w > 40 ? 40 : w;
+    for (size_t a = 1; a < nu; a++) /* insertion sort: norm, then eps */
+        for (size_t b = a; b > 0 && (u[b].norm < u[b - 1].norm || (u[b].norm == u[b - 1].norm && u[b].eps < u[b - 1].eps)); b--) {
+            ev_threat t = u[b];
+            u[b] = u[b - 1], u[b - 1] = t;
+        }
+    fprintf(out, "%-*s %6s %8s", (int)w, "model", "T", "clean");
+    for (size_t k = 0; k < nu; k++) {
+        char h[32];
+        snprintf(h, sizeof h, "%s %g", norm_name(u[k].norm), f2d(u[k].eps));
+        fprintf(out, " %10s", h);
+    }
+    fputc('\n', out);
+    for (size_t i = 0; i < x->n_m; i++) {
+        const ev_model *m = &x->m[i];
+        fprintf(out, "%-*.*s %6g %7.2f%%", (int)w, (int)w, m->label, (double)m->T, 100 * m->clean_acc);
+        for (size_t k = 0; k < nu; k++) {
+            size_t t = 0;
+            while (t < m->n_wc && (m->wc[t].norm != u[k].norm || m->wc[t].eps != u[k].eps))
+                t++;
+            if (t == m->n_wc) fprintf(out, " %10s", "-");
+            else fprintf(out, " %9.2f%%", 100.0 * (double)m->wc[t].robust / (double)m->n_samples);
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "worst-case robust accuracy over every attack, on the first %zu test images per model\n",
+            x->cfg->evaluate.samples);
+}
+
+static void ctx_free(ev_ctx *x) {
+    for (size_t i = 0; x->m && i < x->n_m; i++) {
+        ev_model *m = &x->m[i];
+        for (size_t c = 0; c < m->n_cells; c++)
+            free(m->cells[c].dir);
+        for (size_t t = 0; t < m->n_wc; t++)
+            free(m->wc[t].counted);
+        free(m->cells);
+        free(m->wc);
+        free(m->pred);
+        free(m->y);
+        free(m->tid);
+    }
+    free(x->m);
+    for (size_t i = 0; i < x->n_files; i++)
+        free(x->files[i]);
+    free(x->files);
+    for (size_t i = 0; i < x->n_data; i++) {
+        nn_dataset_free(&x->data[i].test);
+        free(x->data[i].h);
+    }
+    free(x->data);
+    exp_hash_memo_free(&x->memo);
+    free(x);
+}
+
+/* Phase 1 over every model (after the patterns are expanded and the batteries built). */
+static int evaluate_models(ev_ctx *x, nn_err *err) {
+    int rc = expand_models(x, err);
+    if (!rc && !(x->m = calloc(x->n_files, sizeof *x->m))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < x->n_files && !rc; i++) {
+        x->m[i].file = x->files[i];
+        x->n_m = i + 1;
+        model_names(x, i);
+        rc = model_prepare(x, &x->m[i], err);
+        x->total += x->m[i].n_cells;
+    }
+    if (!rc && x->pf)
+        fprintf(x->pf, "%zu model%s, %zu cells (cache %s)%s\n", x->n_m, x->n_m == 1 ? "" : "s", x->total, x->root,
+                x->o->force ? ", --force: recomputing every cell" : "");
+    for (size_t i = 0; i < x->n_m && !rc; i++)
+        rc = model_run(x, &x->m[i], err);
+    prog_clear(x);
+    return rc;
+}
+
+/* Phase 2: the results folder, results.json last. */
+static int write_folder(ev_ctx *x, nn_err *err) {
+    char path[EV_PATH];
+    const char *out = x->cfg->output;
+    int rc = exp_mkdir_p(out, err);
+    if (!rc) rc = exp_path_join(path, sizeof path, out, "results.json", err);
+    if (!rc && remove(path) != 0 && errno != ENOENT)
+        rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
+    for (size_t i = 0; i < x->n_m && !rc; i++)
+        rc = model_write(x, &x->m[i], err);
+    if (rc) return rc;
+    kill_point(x->o, EXP_KILL_BEFORE_RESULTS, 0);
+    return write_results(x, path, err);
+}
+
+int exp_evaluate_run(const exp_config *cfg, const exp_evaluate_opts *o, exp_evaluate_stats *st, nn_err *err) {
+    if (!cfg->evaluate.enabled) return NN_FAIL(err, NN_E_INVAL, "%s: no evaluate: block", cfg->path);
+    ev_ctx *x = calloc(1, sizeof *x);
+    if (!x) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    x->cfg = cfg, x->o = o, x->root = cfg->evaluate.cache;
+    x->t0 = exp_now();
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(x->started, sizeof x->started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    x->pf = o->quiet ? NULL : o->progress;
+    x->tty = x->pf && isatty(fileno(x->pf));
+    x->need = cfg->evaluate.samples;
+    for (size_t i = 0; i < cfg->n_attacks; i++)
+        x->need = cfg->attacks[i].samples > x->need ? cfg->attacks[i].samples : x->need;
+    int rc = exp_cache_clean_tmp(x->root, err);
+    if (!rc) rc = evaluate_models(x, err);
+    if (!rc) rc = write_folder(x, err);
+    if (!rc && st) *st = (exp_evaluate_stats){x->n_m, x->total, x->reused, exp_now() - x->t0};
+    if (!rc) rc = exp_report_write(cfg->output, NULL, err);
+    if (!rc && o->out) {
+        char dur[32];
+        exp_fmt_duration(dur, sizeof dur, exp_now() - x->t0);
+        print_table(x, o->out);
+        fprintf(o->out, "%zu cells, %zu reused (cache %s), %s\nresults in %s/ (results.json, report.md)\n", x->total,
+                x->reused, x->root, dur, cfg->output);
+        fflush(o->out);
+    }
+    ctx_free(x);
+    return rc;
+}
