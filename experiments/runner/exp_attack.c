@@ -228,10 +228,17 @@ void exp_attack_json_params(exp_json *j, const exp_attack *a) {
     exp_json_kv_uint(j, "seed", (unsigned long long)c->seed);
 }
 
-static void json_summary(exp_json *j, const run_rec *r) {
-    const atk_summary *s = &r->s;
-    exp_json_kv_string(j, "run", r->run);
-    if (s->eps >= 0) exp_json_kv_number(j, "eps", s->eps);
+double exp_float_decimal(float v) {
+    char b[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(b, sizeof b, "%.*g", p, (double)v);
+        if ((float)strtod(b, NULL) == v) break;
+    }
+    return strtod(b, NULL);
+}
+
+void exp_attack_json_summary(exp_json *j, const atk_summary *s, const exp_attack *a) {
+    if (s->eps >= 0) exp_json_kv_number(j, "eps", exp_float_decimal((float)s->eps));
     else {
         exp_json_key(j, "eps");
         exp_json_null(j);
@@ -248,19 +255,24 @@ static void json_summary(exp_json *j, const run_rec *r) {
     exp_json_kv_number(j, "median_l0", s->median_l0);
     exp_json_kv_number(j, "median_l2", s->median_l2);
     exp_json_kv_number(j, "median_linf", s->median_linf);
-    if (r->norm_l0) exp_json_kv_number(j, "rho_adv", s->rho_adv);
-    if (r->a->cfg.targeted && r->a->targets == EXP_TARGETS_ALL) {
+    if (a->cfg.kind == ATK_JSMA) exp_json_kv_number(j, "rho_adv", s->rho_adv);
+    if (a->cfg.targeted && a->targets == EXP_TARGETS_ALL) {
         exp_json_kv_number(j, "best_case", s->best_case); /* in the norm of eps (l0 for jsma) */
         exp_json_kv_uint(j, "best_case_samples", s->n_best);
         exp_json_kv_number(j, "worst_case", s->worst_case);
         exp_json_kv_uint(j, "worst_case_samples", s->n_worst);
     }
     exp_json_kv_number(j, "mean_iters", s->mean_iters);
-    exp_json_kv_number(j, "seconds", r->seconds);
-    exp_json_kv_number(j, "per_second", r->seconds > 0 ? (double)s->n_runs / r->seconds : 0);
 }
 
-static void json_diag(exp_json *j, const atk_diag *d) {
+static void json_summary(exp_json *j, const run_rec *r) {
+    exp_json_kv_string(j, "run", r->run);
+    exp_attack_json_summary(j, &r->s, r->a);
+    exp_json_kv_number(j, "seconds", r->seconds);
+    exp_json_kv_number(j, "per_second", r->seconds > 0 ? (double)r->s.n_runs / r->seconds : 0);
+}
+
+void exp_attack_json_diag(exp_json *j, const atk_diag *d) {
     exp_json_key(j, "diagnostics");
     exp_json_object_begin(j);
     exp_json_kv_uint(j, "samples", d->n);
@@ -278,7 +290,7 @@ static int write_json(const char *path, const atk_diag *d, const run_rec *recs, 
     exp_json j;
     exp_json_init(&j);
     exp_json_object_begin(&j);
-    json_diag(&j, d);
+    exp_attack_json_diag(&j, d);
     exp_json_key(&j, "results");
     exp_json_array_begin(&j);
     for (size_t i = 0; i < n; i++) {

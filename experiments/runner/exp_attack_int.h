@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "exp_attack.h"
+#include "atk_diag.h"
 #include "exp_json.h"
 
 /* The inputs of one attack: samples (expanded with targets when targeted). Owned arrays. */
@@ -23,7 +24,15 @@ int exp_attack_set_build(const exp_attack *a, const nn_dataset *test, exp_atk_se
 /* Frees s's arrays and zeroes it. */
 void exp_attack_set_free(exp_atk_set *s);
 
+/* v as the shortest decimal that reads back as the same float (0.3f -> 0.3, not 0.300000012). */
+double exp_float_decimal(float v);
+
 /* The attack's parameters as JSON members of the object being written (attacks.json's members). */
 void exp_attack_json_params(exp_json *j, const exp_attack *a);
+/* One summary's figures as JSON members: eps (the float's shortest decimal, or null: unbounded), counts,
+ * rates, mean/median distortions, rho_adv (JSMA), best/worst case (targeted "all"), mean_iters. */
+void exp_attack_json_summary(exp_json *j, const atk_summary *s, const exp_attack *a);
+/* "diagnostics": {the masking diagnostics} as a member of the object being written. */
+void exp_attack_json_diag(exp_json *j, const atk_diag *d);
 
 #endif

@@ -224,16 +224,6 @@ static void kill_point(const exp_evaluate_opts *o, int at, size_t k) {
     raise(SIGKILL);
 }
 
-/* v as the shortest decimal that reads back as the same float (0.3f -> 0.3, not 0.300000012). */
-static double f2d(float v) {
-    char b[32];
-    for (int p = 6; p <= 9; p++) {
-        snprintf(b, sizeof b, "%.*g", p, (double)v);
-        if ((float)strtod(b, NULL) == v) break;
-    }
-    return strtod(b, NULL);
-}
-
 static const char *norm_name(int norm) { return norm == EXP_NORM_L0 ? "l0" : norm == EXP_NORM_L2 ? "l2" : "linf"; }
 
 /* The norm an attack's distortion and eps grid are measured in. */
@@ -553,27 +543,7 @@ static int cell_key(ev_ctx *x, const ev_model *m, ev_data *d, ev_cell *c, nn_err
 
 static void json_summary(exp_json *j, const atk_summary *s, const exp_attack *a) {
     exp_json_object_begin(j);
-    exp_json_kv_number(j, "eps", s->eps >= 0 ? f2d((float)s->eps) : NAN);
-    exp_json_kv_uint(j, "samples", s->n_samples);
-    exp_json_kv_uint(j, "runs", s->n_runs);
-    exp_json_kv_uint(j, "clean_correct", s->n_correct);
-    exp_json_kv_uint(j, "successes", s->n_success);
-    exp_json_kv_number(j, "robust_accuracy", s->robust_acc);
-    exp_json_kv_number(j, "success_rate", s->success_rate);
-    exp_json_kv_number(j, "mean_l0", s->mean_l0);
-    exp_json_kv_number(j, "mean_l2", s->mean_l2);
-    exp_json_kv_number(j, "mean_linf", s->mean_linf);
-    exp_json_kv_number(j, "median_l0", s->median_l0);
-    exp_json_kv_number(j, "median_l2", s->median_l2);
-    exp_json_kv_number(j, "median_linf", s->median_linf);
-    if (a->cfg.kind == ATK_JSMA) exp_json_kv_number(j, "rho_adv", s->rho_adv);
-    if (a->cfg.targeted && a->targets == EXP_TARGETS_ALL) {
-        exp_json_kv_number(j, "best_case", s->best_case);
-        exp_json_kv_uint(j, "best_case_samples", s->n_best);
-        exp_json_kv_number(j, "worst_case", s->worst_case);
-        exp_json_kv_uint(j, "worst_case_samples", s->n_worst);
-    }
-    exp_json_kv_number(j, "mean_iters", s->mean_iters);
+    exp_attack_json_summary(j, s, a);
     exp_json_object_end(j);
 }
 
@@ -615,7 +585,7 @@ static int cell_json(const ev_model *m, const ev_cell *c, exp_json *j, nn_err *e
     exp_json_object_begin(j);
     exp_attack_json_params(j, a);
     exp_json_object_end(j);
-    exp_json_kv_number(j, "eps", c->eps >= 0 ? f2d(c->eps) : NAN);
+    exp_json_kv_number(j, "eps", c->eps >= 0 ? exp_float_decimal(c->eps) : NAN);
     exp_json_kv_uint(j, "runs", c->n_runs);
     exp_json_kv_number(j, "seconds", c->seconds);
     exp_json_key(j, "summary");
@@ -912,7 +882,7 @@ static int write_samples(const ev_model *m, const exp_records *rec, const unsign
         nn_jbuf_printf(&b, ",%s_success,%s_pred,%s_l0,%s_l2,%s_linf", r, r, r, r, r);
     }
     for (size_t t = 0; t < m->n_wc; t++)
-        nn_jbuf_printf(&b, ",worst_%s_%g_robust", norm_name(m->wc[t].norm), f2d(m->wc[t].eps));
+        nn_jbuf_printf(&b, ",worst_%s_%g_robust", norm_name(m->wc[t].norm), exp_float_decimal(m->wc[t].eps));
     nn_jbuf_puts(&b, "\n");
     for (size_t i = 0; i < n; i++) {
         nn_jbuf_printf(&b, "%zu,%d,%d", m->tid[i], m->y[i], m->pred[i]);
@@ -970,18 +940,6 @@ static int model_write(ev_ctx *x, ev_model *m, nn_err *err) {
     return rc;
 }
 
-static void json_diag(exp_json *j, const atk_diag *d) {
-    exp_json_key(j, "diagnostics");
-    exp_json_object_begin(j);
-    exp_json_kv_uint(j, "samples", d->n);
-    exp_json_kv_number(j, "mean_abs_logit", d->mean_abs_logit);
-    exp_json_kv_number(j, "std_abs_logit", d->std_abs_logit);
-    exp_json_kv_number(j, "frac_zero_gradient", d->frac_zero_grad);
-    exp_json_kv_number(j, "frac_saturated_softmax", d->frac_saturated);
-    exp_json_kv_number(j, "mean_gradient_l2", d->mean_grad_l2);
-    exp_json_object_end(j);
-}
-
 /* The warning lines as a JSON list of strings. */
 static void json_lines(exp_json *j, const char *key, const char *text) {
     exp_json_key(j, key);
@@ -1005,7 +963,7 @@ static void json_cell(exp_json *j, const ev_model *m, const ev_cell *c) {
     exp_json_kv_string(j, "run", c->run);
     exp_json_kv_string(j, "kind", atk_name(&a->cfg));
     exp_json_kv_string(j, "norm", norm_name(attack_norm(a)));
-    exp_json_kv_number(j, "eps", c->eps >= 0 ? f2d(c->eps) : NAN);
+    exp_json_kv_number(j, "eps", c->eps >= 0 ? exp_float_decimal(c->eps) : NAN);
     exp_json_kv_string(j, "added", m->added[c->ai] ? "temperature-aware" : NULL);
     exp_json_kv_string(j, "key", c->key);
     exp_json_key(j, "reused");
@@ -1038,13 +996,13 @@ static void json_model(exp_json *j, const ev_model *m) {
     exp_json_kv_string(j, "data", m->dc.name);
     exp_json_key(j, "range");
     exp_json_array_begin(j);
-    exp_json_number(j, f2d(m->dc.lo));
-    exp_json_number(j, f2d(m->dc.hi));
+    exp_json_number(j, exp_float_decimal(m->dc.lo));
+    exp_json_number(j, exp_float_decimal(m->dc.hi));
     exp_json_array_end(j);
-    exp_json_kv_number(j, "temperature", f2d(m->T));
+    exp_json_kv_number(j, "temperature", exp_float_decimal(m->T));
     exp_json_kv_uint(j, "test_samples", m->n_samples);
     exp_json_kv_number(j, "clean_accuracy", m->clean_acc);
-    json_diag(j, &m->diag);
+    exp_attack_json_diag(j, &m->diag);
     json_lines(j, "warnings", m->warn);
     exp_json_key(j, "cells");
     exp_json_array_begin(j);
@@ -1057,7 +1015,7 @@ static void json_model(exp_json *j, const ev_model *m) {
         const ev_threat *w = &m->wc[t];
         exp_json_object_begin(j);
         exp_json_kv_string(j, "norm", norm_name(w->norm));
-        exp_json_kv_number(j, "eps", f2d(w->eps));
+        exp_json_kv_number(j, "eps", exp_float_decimal(w->eps));
         exp_json_kv_uint(j, "samples", m->n_samples);
         exp_json_kv_uint(j, "robust", w->robust);
         exp_json_kv_number(j, "robust_accuracy", (double)w->robust / (double)m->n_samples);
@@ -1162,7 +1120,7 @@ static void print_table(const ev_ctx *x, FILE *out) {
     fprintf(out, "%-*s %6s %8s", (int)w, "model", "T", "clean");
     for (size_t k = 0; k < nu; k++) {
         char h[32];
-        snprintf(h, sizeof h, "%s %g", norm_name(u[k].norm), f2d(u[k].eps));
+        snprintf(h, sizeof h, "%s %g", norm_name(u[k].norm), exp_float_decimal(u[k].eps));
         fprintf(out, " %10s", h);
     }
     fputc('\n', out);
