@@ -15,6 +15,7 @@
 
 #include "exp_plot.h"
 #include "nn_io.h"
+#include "nn_json.h"
 
 static char g_dir[256];
 
@@ -550,6 +551,205 @@ static void test_png_hist_blank_size(void **state) {
     nn_jbuf_free(&b);
 }
 
+/* ---- text inside the image: legend column, truncation, long titles ---- */
+
+#define ADV 12.0 /* the 5x7 font's advance at scale 2 (the layout's unit for text width) */
+
+/* One <text> element of an SVG: position, anchor (0 start, 1 middle, 2 end), rotated, its text with the
+ * XML entities decoded, and its width in code points. */
+typedef struct svg_text {
+    double x, y;
+    int anchor, vertical;
+    char s[512];
+    size_t n;
+} svg_text;
+
+/* Reads the <text> elements of svg into t[0..cap). Returns how many. */
+static size_t svg_texts(const char *svg, svg_text *t, size_t cap) {
+    size_t k = 0;
+    for (const char *p = strstr(svg, "<text "); p && k < cap; p = strstr(p + 1, "<text "), k++) {
+        const char *gt = strchr(p, '>'), *end = strstr(gt, "</text>");
+        assert_true(gt && end);
+        assert_int_equal(sscanf(p, "<text x=\"%lf\" y=\"%lf\"", &t[k].x, &t[k].y), 2);
+        const char *m = strstr(p, "text-anchor=\"");
+        t[k].anchor = m && m < gt ? (m[13] == 'm' ? 1 : 2) : 0;
+        m = strstr(p, "transform=");
+        t[k].vertical = m && m < gt;
+        size_t w = 0;
+        t[k].n = 0;
+        for (const char *q = gt + 1; q < end && w + 1 < sizeof t[k].s;) {
+            static const char *const ent[5][2] = {
+                {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}};
+            size_t e = 0;
+            while (e < 5 && strncmp(q, ent[e][0], strlen(ent[e][0])))
+                e++;
+            char c = e < 5 ? ent[e][1][0] : *q;
+            q += e < 5 ? strlen(ent[e][0]) : 1;
+            t[k].s[w++] = c;
+            t[k].n += ((unsigned char)c & 0xC0) != 0x80;
+        }
+        t[k].s[w] = 0;
+        assert_true(nn_json_utf8_valid(t[k].s, w));
+    }
+    return k;
+}
+
+/* Every text of the SVG lies inside the w x h image, at least `edge` pixels from its edges (width n x ADV
+ * - 2 along the baseline, rotated texts along y). */
+static void check_texts_inside(const char *svg, double w, double h, double edge) {
+    svg_text t[128];
+    size_t n = svg_texts(svg, t, 128);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        double len = (double)t[i].n * ADV - 2, c = t[i].vertical ? t[i].y : t[i].x;
+        double lo = t[i].anchor == 0 ? c : t[i].anchor == 1 ? c - len / 2 : c - len, hi = lo + len;
+        if (t[i].vertical) lo = c - len / 2, hi = c + len / 2; /* rotated texts are centred */
+        if (lo < edge - 0.01 || hi > (t[i].vertical ? h : w) - edge + 0.01)
+            fail_msg("text \"%s\" spans %.1f..%.1f, outside the %.0f x %.0f image", t[i].s, lo, hi, w, h);
+    }
+}
+
+/* The text of the SVG equal to s, or shortened from s: its first and last code points around "..."; NULL
+ * when there is none. */
+static const svg_text *find_label(const svg_text *t, size_t n, const char *s) {
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(t[i].s, s)) return &t[i];
+        const char *dots = strstr(t[i].s, "...");
+        size_t head = dots ? (size_t)(dots - t[i].s) : 0, tail = dots ? strlen(dots + 3) : 0;
+        if (dots && head + tail < strlen(s) && !strncmp(t[i].s, s, head) &&
+            !strcmp(dots + 3, s + strlen(s) - tail))
+            return &t[i];
+    }
+    return NULL;
+}
+
+/* The frame's left, right and bottom edges (the first rect with fill="none": the plot area). */
+static void frame_lrb(const char *svg, double *l, double *r, double *b) {
+    const char *p = strstr(svg, "<rect ");
+    for (; p; p = strstr(p + 1, "<rect ")) {
+        const char *f = strstr(p, "fill=\"none\"");
+        if (f && f < strchr(p, '>')) break;
+    }
+    assert_non_null(p);
+    double y, wd, ht;
+    assert_int_equal(sscanf(p, "<rect x=\"%lf\" y=\"%lf\" width=\"%lf\" height=\"%lf\"", l, &y, &wd, &ht), 4);
+    *r = *l + wd, *b = y + ht;
+}
+
+static void test_legend_fits(void **state) {
+    (void)state;
+    const double x[3] = {0.1, 0.2, 0.3}, y[3] = {0.9, 0.5, 0.1};
+    const char *lab40 = "papernot2016_mnist/temperature-100/seed1"; /* 40 characters */
+    assert_int_equal(strlen(lab40), 40);
+    exp_plot_series s[2] = {{lab40, x, y, 3}, {"papernot2016_mnist/temperature-1/seed2", x, y, 3}};
+    exp_plot_spec p = exp_plot_spec_default();
+    p.title = "Worst-case robust accuracy vs \xCE\xB5";
+    p.xlabel = "eps", p.ylabel = "robust accuracy";
+    p.y_fixed = 1, p.y_min = 0, p.y_max = 1, p.y_format = EXP_PLOT_FMT_PERCENT;
+    p.series = s, p.n_series = 2;
+    nn_jbuf b = {0};
+    nn_err err = {0};
+    svg_text t[64];
+    double l, r, fb;
+    /* 40 characters (480 px) would leave the plot area < 55% of 800 px: both labels are shortened, their
+     * distinct ends kept, and end inside the image */
+    assert_int_equal(exp_plot_svg(&p, &b, &err), NN_OK);
+    check_xml(b.p);
+    check_texts_inside(b.p, 800, 500, 0);
+    size_t n = svg_texts(b.p, t, 64);
+    const svg_text *a = find_label(t, n, lab40), *c = find_label(t, n, s[1].label);
+    assert_true(a && c && a != c);
+    assert_non_null(strstr(a->s, "..."));
+    assert_non_null(strstr(c->s, "..."));
+    assert_true(a->n == c->n && a->n >= 12 && a->n < 40);
+    assert_true(strstr(a->s, "seed1") && strstr(c->s, "seed2")); /* the ends that tell them apart */
+    assert_true(a->x + (double)a->n * ADV - 2 <= 800);
+    frame_lrb(b.p, &l, &r, &fb);
+    assert_true(r - l >= 0.55 * 800 - 1e-9);
+    assert_true(a->x + (double)(a->n + 1) * ADV - 2 > 800); /* one more character would not fit */
+    /* the PNG draws the same text: ink reaches the SVG text's end, never the right edge */
+    char path[512];
+    path_in_dir(path, sizeof path, "legend.png");
+    assert_int_equal(exp_plot_png(&p, path, &err), NN_OK);
+    size_t w, h;
+    uint8_t *pix = read_png(path, &w, &h);
+    long right = -1;
+    for (size_t yy = (size_t)a->y - 16; yy <= (size_t)a->y + 4; yy++)
+        for (size_t xx = (size_t)r + 2; xx < w; xx++)
+            if (pixel(pix, w, xx, yy) == 0x222222 && (long)xx > right) right = (long)xx;
+    if (!(right > (long)(a->x + (double)a->n * ADV - 2) - 6 && right < (long)(a->x + (double)a->n * ADV)))
+        fail_msg("legend ink ends at x = %ld, the SVG text at %.1f", right, a->x + (double)a->n * ADV - 2);
+    for (size_t yy = 0; yy < h; yy++)
+        for (size_t xx = w - 4; xx < w; xx++)
+            assert_int_equal(pixel(pix, w, xx, yy), 0xFFFFFF);
+    free(pix);
+    nn_jbuf_free(&b);
+
+    /* short labels: kept whole, the column sized from them (the text ends near the right edge) */
+    s[0].label = "temperature-1", s[1].label = "temperature-100";
+    assert_int_equal(exp_plot_svg(&p, &b, &err), NN_OK);
+    check_texts_inside(b.p, 800, 500, 0);
+    n = svg_texts(b.p, t, 64);
+    a = find_label(t, n, "temperature-100");
+    assert_true(a && !strcmp(a->s, "temperature-100"));
+    assert_true(a->x + 15 * ADV - 2 >= 800 - 16 && a->x + 15 * ADV - 2 <= 800);
+    frame_lrb(b.p, &l, &r, &fb);
+    assert_true(r > 800 - 16 - (15 * ADV + 48)); /* no wider than the label needs */
+    nn_jbuf_free(&b);
+
+    /* multi-byte labels are cut between code points; a 120-character title and x label stay inside */
+    char eps40[81] = {0}, title[121] = {0};
+    for (size_t i = 0; i < 40; i++)
+        memcpy(eps40 + 2 * i, "\xCE\xB5", 2);
+    memset(title, 'T', 120);
+    s[0].label = eps40;
+    p.title = title, p.xlabel = title;
+    assert_int_equal(exp_plot_svg(&p, &b, &err), NN_OK);
+    check_xml(b.p);
+    check_texts_inside(b.p, 800, 500, 0);
+    n = svg_texts(b.p, t, 64);
+    assert_non_null(a = find_label(t, n, eps40));
+    assert_true(a->n < 40 && strstr(a->s, "..."));
+    assert_non_null(strstr(b.p, "<title>TTTT")); /* the document title keeps the whole text */
+    nn_jbuf_free(&b);
+    path_in_dir(path, sizeof path, "legend2.png");
+    assert_int_equal(exp_plot_png(&p, path, &err), NN_OK);
+}
+
+/* More labelled series than rows: the legend stops at the plot's bottom with "+N more". */
+static void test_legend_rows(void **state) {
+    (void)state;
+    const double x[2] = {0, 1}, y[2] = {0, 1};
+    exp_plot_series s[40];
+    char lab[40][16];
+    for (size_t i = 0; i < 40; i++) {
+        snprintf(lab[i], sizeof lab[i], "series %zu", i);
+        s[i] = (exp_plot_series){lab[i], x, y, 2};
+    }
+    s[3].label = NULL; /* no entry */
+    exp_plot_spec p = exp_plot_spec_default();
+    p.series = s, p.n_series = 40, p.xlabel = "x";
+    nn_jbuf b = {0};
+    nn_err err = {0};
+    assert_int_equal(exp_plot_svg(&p, &b, &err), NN_OK);
+    check_texts_inside(b.p, 800, 500, 0);
+    svg_text t[128];
+    size_t n = svg_texts(b.p, t, 128), shown = 0, more = 0;
+    double bottom = -1, l, r, fb;
+    frame_lrb(b.p, &l, &r, &fb);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].x < r || t[i].anchor) continue; /* tick labels, axis labels */
+        bottom = fmax(bottom, t[i].y);
+        if (!strncmp(t[i].s, "series ", 7)) shown++;
+        if (t[i].s[0] == '+') assert_int_equal(sscanf(t[i].s, "+%zu more", &more), 1);
+    }
+    assert_true(shown > 5 && shown < 39);
+    assert_int_equal(shown + more, 39); /* every labelled series counted once */
+    assert_null(strstr(b.p, ">series 3<"));
+    assert_true(bottom <= fb + 7 + 0.01); /* baselines: rows end at the plot area's bottom */
+    nn_jbuf_free(&b);
+}
+
 /* ---- errors ---- */
 
 static void expect_inval(const exp_plot_spec *p, const char *word) {
@@ -631,6 +831,8 @@ int main(void) {
         cmocka_unit_test(test_png_line),
         cmocka_unit_test(test_png_continuous),
         cmocka_unit_test(test_png_hist_blank_size),
+        cmocka_unit_test(test_legend_fits),
+        cmocka_unit_test(test_legend_rows),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

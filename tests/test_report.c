@@ -51,7 +51,8 @@ typedef struct fx {
     char dir[512];
     size_t n_models;
     double t[80];
-    int full; /* 1: every cell kind and three worst-case entries; 0: one cell, one entry per model */
+    int full;       /* 1: every cell kind and three worst-case entries; 0: one cell, one entry per model */
+    size_t n_extra; /* extra bounded attacks "a<k>" on every model: eps 0.1 (no success), 0.2 (all) */
 } fx;
 
 static const char *const LABELS[3] = {"m/t1", "m/t10|x", "m/t100"};
@@ -205,6 +206,14 @@ static void json_model(exp_json *j, const fx *f, size_t i) {
             json_cell(j, f, dir, "fgsm-T", "fgsm-T-eps0.3", "fgsm", "linf", 0.3, NAN, "temperature-aware", 3,
                       1);
         if (i == 0) json_cell(j, f, dir, "jsma", "jsma", "jsma", "l0", NAN, 10, NULL, 2, 1);
+    }
+    for (size_t k = 0; k < f->n_extra; k++) {
+        char at[32], run[48];
+        snprintf(at, sizeof at, "a%zu", k);
+        snprintf(run, sizeof run, "a%zu-eps0.2", k);
+        json_cell(j, f, dir, at, run, "pgd", "linf", 0.2, NAN, NULL, 4, 0);
+        snprintf(run, sizeof run, "a%zu-eps0.1", k);
+        json_cell(j, f, dir, at, run, "pgd", "linf", 0.1, NAN, NULL, 0, 0);
     }
     exp_json_array_end(j);
     exp_json_key(j, "worst_case"), exp_json_array_begin(j);
@@ -488,7 +497,8 @@ static void test_full(void **state) {
     assert_non_null(strstr(md, "(sha256 feed)"));
     assert_non_null(strstr(md, "git commit deadbeef"));
     assert_non_null(strstr(md, "zlib 1.2.13, libpng 1.6.39"));
-    assert_non_null(strstr(md, "wall time 2m03s (123.4 s)"));
+    assert_non_null(strstr(md, "wall time 2m03s\n")); /* once, not also "(123.4 s)" */
+    assert_null(strstr(md, "123.4"));
     assert_non_null(strstr(md, "Cells: 40 in total, 12 reused"));
     const char *wc = strstr(md, "## Robust accuracy, worst case over all attacks");
     assert_non_null(wc);
@@ -519,18 +529,35 @@ static void test_full(void **state) {
     assert_null(strstr(md, "Only the first"));
 
     /* the histograms read the successful records: cw succeeds on i + 1 of 4 runs of model i */
+    /* (legends of per-model series drop the labels' common prefix "m/"; the report names it) */
     char *svg = slurp(f.dir, "plots/hist_cw.svg", NULL);
-    assert_non_null(strstr(svg, "m/t1 (n=1)"));
-    assert_non_null(strstr(svg, "m/t100 (n=3)"));
+    assert_non_null(strstr(svg, ">t1 (n=1)<"));
+    assert_non_null(strstr(svg, ">t100 (n=3)<"));
+    assert_null(strstr(svg, "m/t1"));
     free(svg);
     svg = slurp(f.dir, "plots/hist_jsma.svg", NULL);
-    assert_non_null(strstr(svg, "m/t1 (n=2)"));
-    assert_null(strstr(svg, "m/t100"));
+    assert_non_null(strstr(svg, ">t1 (n=2)<"));
+    assert_null(strstr(svg, "t100"));
     free(svg);
+    svg = slurp(f.dir, "plots/robust_vs_eps_linf.svg", NULL);
+    assert_true(strstr(svg, ">t1<") && strstr(svg, ">t10|x<") && strstr(svg, ">t100<"));
+    assert_null(strstr(svg, "m/t1"));
+    free(svg);
+    assert_int_equal(count_str(md, "Legend: the model labels without their common prefix \"m/\"."), 4);
+    /* success_vs_T: a line per attack on >= 2 temperatures, bounded ones at their largest eps: fgsm (0.3,
+     * all models), cw (unbounded, all), fgsm-T (0.3, T = 10 and 100); jsma ran on one model only */
     svg = slurp(f.dir, "plots/success_vs_T.svg", NULL);
-    assert_non_null(strstr(svg, ">fgsm-T-eps0.3<"));
-    assert_non_null(strstr(svg, ">jsma<"));
+    assert_non_null(strstr(svg, ">fgsm \xCE\xB5=0.3<"));
+    assert_non_null(strstr(svg, ">cw<"));
+    assert_non_null(strstr(svg, ">fgsm-T \xCE\xB5=0.3<"));
+    assert_null(strstr(svg, "jsma"));
+    assert_null(strstr(svg, "0.1<"));
+    assert_int_equal(count_str(svg, "<polyline"), 3);
+    assert_int_equal(count_str(svg, "<circle"), 3 + 3 + 2 + 3); /* points + legend markers */
     free(svg);
+    assert_non_null(strstr(md, "A line per attack: bounded attacks at their largest ε"));
+    assert_non_null(strstr(md, "Not plotted, run at fewer than two temperatures: jsma."));
+    assert_null(strstr(md, "Left out"));
 
     /* regenerating gives the same bytes */
     size_t n_svg, n_png;
@@ -591,11 +618,49 @@ static void test_series_cap(void **state) {
     check_png(f.dir, "plots/robust_vs_eps_linf.png");
     check_png(f.dir, "plots/success_vs_T.png");
     char *svg = slurp(f.dir, "plots/robust_vs_eps_linf.svg", NULL);
-    assert_non_null(strstr(svg, ">model-63<"));
+    /* 64 series: the legend shows the rows that fit and counts the rest in "+N more" */
+    size_t more = 0;
+    assert_non_null(strstr(svg, ">model-0<"));
+    assert_int_equal(sscanf(strstr(svg, ">+") + 1, "+%zu more<", &more), 1);
+    assert_int_equal(count_str(svg, ">model-") + more, 64);
     assert_null(strstr(svg, ">model-64<"));
     free(svg);
     assert_int_equal(check_tables(md), 1 + 65);
+    assert_null(strstr(md, "common prefix")); /* labels model-<i>: no prefix ending in '/' */
     free(md);
+}
+
+/* success_vs_T keeps at most 8 lines, the first attacks in battery order, and the report names the others;
+ * a bounded attack is drawn at its largest eps (a<k>: 0.2, where every run succeeds). */
+static void test_temperature_lines(void **state) {
+    (void)state;
+    fx f = {.n_models = 2, .t = {1, 20}, .n_extra = 10};
+    snprintf(f.dir, sizeof f.dir, "%s/lines", g_root);
+    free(fx_build(&f));
+    nn_err err = {0};
+    if (run_report(f.dir, &err, NULL)) fail_msg("%s", err.msg);
+    char *svg = slurp(f.dir, "plots/success_vs_T.svg", NULL), *md = slurp(f.dir, "report.md", NULL);
+    assert_int_equal(count_str(svg, "<polyline"), 8);
+    assert_non_null(strstr(svg, ">fgsm \xCE\xB5=0.1<"));
+    assert_non_null(strstr(svg, ">a0 \xCE\xB5=0.2<"));
+    assert_non_null(strstr(svg, ">a6 \xCE\xB5=0.2<"));
+    assert_null(strstr(svg, ">a7 "));
+    assert_int_equal(count_str(svg, "=0.1<"), 1); /* fgsm's only bound; a<k> at 0.2 */
+    /* every point of a0's line (the second) is at 100%: the frame's top edge */
+    const char *pl = strstr(strstr(svg, "<polyline") + 1, "<polyline");
+    const char *fr = strstr(svg, "fill=\"none\" stroke=\"#222222\"");
+    while (fr > svg && strncmp(fr, "<rect", 5))
+        fr--;
+    double top, x0, y0, x1, y1;
+    assert_int_equal(sscanf(fr, "<rect x=\"%*f\" y=\"%lf\"", &top), 1);
+    assert_int_equal(sscanf(strstr(pl, "points=\"") + 8, "%lf,%lf %lf,%lf", &x0, &y0, &x1, &y1), 4);
+    assert_true(x0 < x1);
+    assert_close(y0, top, 0.01, 0);
+    assert_close(y1, top, 0.01, 0);
+    assert_non_null(strstr(md, "Left out (at most 8 lines, the first in battery order): a7, a8, a9."));
+    assert_null(strstr(md, "Not plotted"));
+    check_png(f.dir, "plots/success_vs_T.png");
+    free(svg), free(md);
 }
 
 /* Replaces the k-th (0-based) occurrence of a in text by b; the result is malloc'd. */
@@ -727,8 +792,8 @@ static void test_fuzz(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),       cmocka_unit_test(test_same_temperature),
-        cmocka_unit_test(test_series_cap), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_series_cap), cmocka_unit_test(test_temperature_lines),
+        cmocka_unit_test(test_errors),     cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -18,9 +18,15 @@ const uint32_t EXP_PLOT_PALETTE[EXP_PLOT_N_PALETTE] = {0x0072B2, 0xD55E00, 0x009
 #define GRID 0xDDDDDDu /* gridlines */
 #define BG 0xFFFFFFu
 #define NOSTROKE 0xFF000000u
-#define CW 12.0     /* text advance per character: the 5x7 font at scale 2 plus a 1-column gap */
-#define LINE_H 20.0 /* text line height */
-#define DOT_R 3.5   /* marker radius */
+#define CW 12.0       /* text advance per character: the 5x7 font at scale 2 plus a 1-column gap */
+#define LINE_H 20.0   /* text line height */
+#define DOT_R 3.5     /* marker radius */
+#define EDGE 8.0      /* text keeps this far from the image's edges */
+#define LEG_GAP 12.0  /* plot frame to a legend swatch */
+#define LEG_TEXT 30.0 /* swatch start to label start */
+#define LEG_PAD (LEG_GAP + LEG_TEXT - 2 + EDGE) /* legend column = LEG_PAD + chars * CW */
+#define MIN_AREA 0.55 /* long legend labels are truncated rather than leave the plot area narrower (x W) */
+#define TXT_CAP 1400  /* a fitted text: at most EXP_PLOT_MAX_SIDE / CW code points of <= 4 bytes */
 enum { A_START, A_MID, A_END };
 
 /* 5x7 glyphs (row 7: descenders) for ASCII 32..126, then epsilon, infinity. Byte r = row r (top first),
@@ -232,6 +238,25 @@ static int check_spec(const exp_plot_spec *p, nn_err *err) {
     return rc;
 }
 
+/* UTF-8 decoding: returns the bytes consumed (>= 1); invalid input gives *cp = 0xFFFD and 1 byte. */
+static size_t u8dec(const unsigned char *s, uint32_t *cp) {
+    unsigned c = s[0];
+    size_t n = c < 0x80                ? 1
+               : c >= 0xC2 && c < 0xE0 ? 2
+               : c >= 0xE0 && c < 0xF0 ? 3
+               : c >= 0xF0 && c < 0xF5 ? 4
+                                       : 0;
+    *cp = n == 1 ? c : 0xFFFD;
+    if (n < 2) return 1;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 1;
+    if (!nn_json_utf8_valid((const char *)s, n)) return 1; /* overlong forms, surrogates */
+    *cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++)
+        *cp = (*cp << 6) | (s[i] & 0x3F);
+    return n;
+}
+
 typedef struct lay {
     const exp_plot_spec *p;
     double W, H, l, r, t, b; /* image size; plot area [l, r] x [t, b] in pixels, y down */
@@ -240,13 +265,66 @@ typedef struct lay {
     size_t nb;                                                   /* HIST: bins [hlo + b*hw, +hw) */
     double hlo, hw;
     double *bar; /* HIST: [n_series][nb] bar heights */
+    /* Texts as drawn (shortened with "..." to fit) and where: title and x label centred at tx, xx (on the
+     * plot area when they fit there), the y label at yy. */
+    char title[TXT_CAP], xlabel[TXT_CAP], ylabel[TXT_CAP];
+    double tx, xx, yy;
+    /* Legend: entries for series leg_s[0..n_leg) with labels leg[i]; more > 0: a last line "+<more> more". */
+    size_t n_leg, more, leg_s[EXP_PLOT_MAX_SERIES];
+    const char *leg[EXP_PLOT_MAX_SERIES];
+    char *legbuf, more_txt[40];
 } lay;
 
-static size_t u8len(const char *s) { /* code points (continuation bytes not counted) */
+static void lay_free(lay *L) {
+    free(L->bar), free(L->legbuf);
+    L->bar = NULL, L->legbuf = NULL;
+}
+
+static size_t u8len(const char *s) { /* code points as drawn: u8dec's steps */
     size_t n = 0;
-    for (; s && *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
+    for (const unsigned char *q = (const unsigned char *)s; q && *q; n++) {
+        uint32_t cp;
+        q += u8dec(q, &cp);
+    }
     return n;
+}
+
+/* Byte offset of code point k of s (as u8dec steps through it). */
+static size_t u8off(const char *s, size_t k) {
+    const unsigned char *q = (const unsigned char *)s;
+    for (uint32_t cp; k > 0 && *q; k--)
+        q += u8dec(q, &cp);
+    return (size_t)(q - (const unsigned char *)s);
+}
+
+/* s when it has <= max code points, else (max >= 4) its first (max - 3) / 2 and last max - 3 - (max - 3) / 2
+ * code points around "..." in buf (cap >= 4 max + 4 bytes): labels that share a start (model names) differ
+ * at their end, so both ends stay. */
+static const char *fit_text(const char *s, size_t max, char *buf, size_t cap) {
+    size_t n = u8len(s);
+    if (!s || n <= max || max < 4) return s;
+    size_t head = u8off(s, (max - 3) / 2), tail = u8off(s, n - (max - 3 - (max - 3) / 2));
+    size_t lt = strlen(s + tail);
+    if (head + 3 + lt + 1 > cap) return s; /* cannot happen with cap >= 4 max + 4 */
+    memcpy(buf, s, head);
+    memcpy(buf + head, "...", 3);
+    memcpy(buf + head + 3, s + tail, lt + 1);
+    return buf;
+}
+
+/* A text of at most the code points fitting in `room` pixels, copied into buf (NULL stays ""). */
+static void fit_copy(const char *s, double room, char *buf) {
+    size_t max = room > 4 * CW ? (size_t)((room + 2) / CW) : 4;
+    char tmp[TXT_CAP];
+    max = max < (TXT_CAP - 4) / 4 ? max : (TXT_CAP - 4) / 4;
+    const char *f = fit_text(s, max, tmp, sizeof tmp);
+    snprintf(buf, TXT_CAP, "%s", f ? f : "");
+}
+
+/* The centre of a text of n code points near c, moved so that it stays inside [EDGE, side - EDGE]. */
+static double fit_centre(double c, size_t n, double side) {
+    double half = ((double)n * CW - 2) / 2;
+    return fmax(fmin(c, side - EDGE - half), EDGE + half);
 }
 
 static void tick_label(char *buf, size_t cap, double v, const exp_plot_axis *a, int pct) {
@@ -281,6 +359,40 @@ static int hist_bars(const exp_plot_spec *p, lay *L, double *ymax, nn_err *err) 
     return NN_OK;
 }
 
+/* The legend column and the plot's right edge L->r. Entries (labelled series) fill rows from the top of
+ * the plot area down to its bottom; when they do not all fit, the last row reads "+N more". The column is
+ * as wide as the longest label shown (LEG_PAD + chars x CW, so every label ends EDGE pixels inside the
+ * image) unless that leaves the plot area narrower than MIN_AREA x W: then longer labels are shortened to
+ * the width left, their middle replaced by "..." (fit_text). Without labels, the right margin holds half of
+ * the last x tick label. */
+static int lay_legend(const exp_plot_spec *p, lay *L, size_t xlast, nn_err *err) {
+    size_t n_lab = 0, rows = 1, leg = 0;
+    for (size_t s = 0; s < p->n_series; s++)
+        if (p->series[s].label && *p->series[s].label) L->leg_s[n_lab++] = s;
+    if (!n_lab) {
+        L->r = L->W - fmax(16, (double)xlast * CW / 2 + 6);
+        return NN_OK;
+    }
+    double room = L->b - 4 - (L->t + 12); /* row k's centre at t + 12 + k LINE_H, <= b - 4 */
+    if (room >= LINE_H) rows += (size_t)(room / LINE_H);
+    L->n_leg = n_lab <= rows ? n_lab : rows - 1;
+    L->more = n_lab - L->n_leg;
+    if (L->more) snprintf(L->more_txt, sizeof L->more_txt, "+%zu more", L->more);
+    for (size_t i = 0; i < L->n_leg; i++)
+        leg = u8len(p->series[L->leg_s[i]].label) > leg ? u8len(p->series[L->leg_s[i]].label) : leg;
+    leg = u8len(L->more_txt) > leg ? u8len(L->more_txt) : leg;
+    double fit = floor((L->W - (L->l + MIN_AREA * L->W) - LEG_PAD) / CW); /* chars keeping MIN_AREA */
+    size_t max = fit > 4 ? (size_t)fmin(fit, (TXT_CAP - 4) / 4) : 4;
+    leg = leg < max ? leg : max;
+    L->r = L->W - (LEG_PAD + (double)leg * CW);
+    size_t cap = 4 * leg + 4;
+    if (!(L->legbuf = malloc(L->n_leg * cap + 1)))
+        return NN_FAIL(err, NN_E_NOMEM, "plot: out of memory for the legend");
+    for (size_t i = 0; i < L->n_leg; i++)
+        L->leg[i] = fit_text(p->series[L->leg_s[i]].label, leg, L->legbuf + i * cap, cap);
+    return NN_OK;
+}
+
 /* Data ranges -> axes -> tick labels -> margins. */
 static int lay_make(const exp_plot_spec *p, lay *L, nn_err *err) {
     memset(L, 0, sizeof *L);
@@ -306,21 +418,25 @@ static int lay_make(const exp_plot_spec *p, lay *L, nn_err *err) {
         (rc = p->y_fixed ? exp_plot_axis_make(p->y_min, p->y_max, 0, 1, &L->ay, err)
                          : exp_plot_axis_make(ymin, ymax, 0, 0, &L->ay, err)))
         return rc;
-    size_t yw = 0, leg = 0, xlast = 0;
+    size_t yw = 0, xlast = 0;
     for (size_t i = 0; i < L->ax.n_ticks; i++)
         tick_label(L->xt[i], sizeof L->xt[i], L->ax.ticks[i], &L->ax, 0), xlast = strlen(L->xt[i]);
     for (size_t i = 0; i < L->ay.n_ticks; i++) {
         tick_label(L->yt[i], sizeof L->yt[i], L->ay.ticks[i], &L->ay, p->y_format == EXP_PLOT_FMT_PERCENT);
         yw = strlen(L->yt[i]) > yw ? strlen(L->yt[i]) : yw;
     }
-    for (size_t s = 0; s < p->n_series; s++)
-        leg = u8len(p->series[s].label) > leg ? u8len(p->series[s].label) : leg;
     L->t = p->title ? 44 : 16;
     L->b = L->H - (17 + LINE_H + (p->xlabel ? LINE_H + 6 : 0));
     L->l = 12 + (p->ylabel ? LINE_H + 6 : 0) + (double)yw * CW + 10;
-    L->r = L->W - (leg ? fmin(48 + (double)leg * CW, L->W / 3) : fmax(16, (double)xlast * CW / 2 + 6));
+    if ((rc = lay_legend(p, L, xlast, err))) return rc;
     if (L->r - L->l < 40 || L->b - L->t < 40)
         return NN_FAIL(err, NN_E_INVAL, "plot: %.0f x %.0f is too small for its labels", L->W, L->H);
+    fit_copy(p->title, L->W - 2 * EDGE, L->title);
+    fit_copy(p->xlabel, L->W - 2 * EDGE, L->xlabel);
+    fit_copy(p->ylabel, L->H - 2 * EDGE, L->ylabel);
+    L->tx = fit_centre((L->l + L->r) / 2, u8len(L->title), L->W);
+    L->xx = fit_centre((L->l + L->r) / 2, u8len(L->xlabel), L->W);
+    L->yy = fit_centre((L->t + L->b) / 2, u8len(L->ylabel), L->H);
     return NN_OK;
 }
 
@@ -345,25 +461,6 @@ typedef struct cv {
     long cx0, cy0, cx1, cy1;
     double px, py; /* PNG polyline: the previous point */
 } cv;
-
-/* UTF-8 decoding: returns the bytes consumed (>= 1); invalid input gives *cp = 0xFFFD and 1 byte. */
-static size_t u8dec(const unsigned char *s, uint32_t *cp) {
-    unsigned c = s[0];
-    size_t n = c < 0x80                ? 1
-               : c >= 0xC2 && c < 0xE0 ? 2
-               : c >= 0xE0 && c < 0xF0 ? 3
-               : c >= 0xF0 && c < 0xF5 ? 4
-                                       : 0;
-    *cp = n == 1 ? c : 0xFFFD;
-    if (n < 2) return 1;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return 1;
-    if (!nn_json_utf8_valid((const char *)s, n)) return 1; /* overlong forms, surrogates */
-    *cp = c & (0x7F >> n);
-    for (size_t i = 1; i < n; i++)
-        *cp = (*cp << 6) | (s[i] & 0x3F);
-    return n;
-}
 
 static void svg_esc(nn_jbuf *b, const char *s) {
     for (const unsigned char *c = (const unsigned char *)s; *c;) {
@@ -575,20 +672,20 @@ static void draw_axes(cv *c, const lay *L) {
         line(c, L->l - 5, y, L->l, y, INK, 1);
         text(c, L->l - 9, y + 7, L->yt[i], A_END, 0, 0);
     }
-    text(c, (L->l + L->r) / 2, 30, p->title, A_MID, 0, 1);
-    text(c, (L->l + L->r) / 2, L->H - 12, p->xlabel, A_MID, 0, 0);
-    text(c, 12 + 14, (L->t + L->b) / 2, p->ylabel, A_MID, 1, 0);
-    double x = L->r + 16, y = L->t + 12;
-    for (size_t s = 0; s < p->n_series; s++) {
-        if (!p->series[s].label || !*p->series[s].label) continue;
+    text(c, L->tx, 30, L->title, A_MID, 0, 1);
+    text(c, L->xx, L->H - 12, L->xlabel, A_MID, 0, 0);
+    text(c, 12 + 14, L->yy, L->ylabel, A_MID, 1, 0);
+    double x = L->r + LEG_GAP, y = L->t + 12;
+    for (size_t i = 0; i < L->n_leg; i++, y += LINE_H) {
+        size_t s = L->leg_s[i];
         uint32_t col = EXP_PLOT_PALETTE[s % EXP_PLOT_N_PALETTE];
         if (p->kind == EXP_PLOT_HIST)
             rect(c, x + 4, y - 6, x + 20, y + 6, col, p->n_series > 1 ? 0.45 : 0.8, col);
         else
             line(c, x, y, x + 24, y, col, 2), dot(c, x + 12, y, col);
-        text(c, x + 32, y + 7, p->series[s].label, A_START, 0, 0);
-        y += LINE_H;
+        text(c, x + LEG_TEXT, y + 7, L->leg[i], A_START, 0, 0);
     }
+    if (L->more) text(c, x + LEG_TEXT, y + 7, L->more_txt, A_START, 0, 0);
 }
 
 static void draw(cv *c, const lay *L) {
@@ -608,7 +705,7 @@ int exp_plot_svg(const exp_plot_spec *p, nn_jbuf *out, nn_err *err) {
     lay L;
     int rc = lay_make(p, &L, err);
     if (rc) {
-        free(L.bar);
+        lay_free(&L);
         return rc;
     }
     cv c = {.svg = out};
@@ -628,7 +725,7 @@ int exp_plot_svg(const exp_plot_spec *p, nn_jbuf *out, nn_err *err) {
                    L.l - CLIP_PAD, L.t - CLIP_PAD, L.r - L.l + 2 * CLIP_PAD, L.b - L.t + 2 * CLIP_PAD);
     draw(&c, &L);
     nn_jbuf_puts(out, "</svg>\n");
-    free(L.bar);
+    lay_free(&L);
     return out->oom ? NN_FAIL(err, NN_E_NOMEM, "plot: out of memory writing the SVG") : NN_OK;
 }
 
@@ -653,6 +750,6 @@ int exp_plot_png(const exp_plot_spec *p, const char *path, nn_err *err) {
         rc = nn_png_write(path, pix, (size_t)L.W, (size_t)L.H, 3, err);
     }
     free(pix);
-    free(L.bar);
+    lay_free(&L);
     return rc;
 }

@@ -34,7 +34,13 @@ extern const uint32_t EXP_PLOT_PALETTE[EXP_PLOT_N_PALETTE];
 
 /* One data series. LINE: points (x[i], y[i]), i < n; x finite (and > 0 on a log axis), y finite or NaN
  * (NaN leaves a gap: the polyline is split there). HIST: x holds n raw values (non-finite ones are
- * skipped), y is unused. label: legend text (UTF-8); NULL or "" puts no legend entry. Borrowed. */
+ * skipped), y is unused. label: legend text (UTF-8); NULL or "" puts no legend entry. Borrowed.
+ * The legend is a column right of the plot area, as wide as its longest label (the 5x7 font advances 12 px
+ * per character), so every label ends inside the image; when that would leave the plot area narrower than
+ * 55% of the width, longer labels are shortened to the width left by replacing their middle with "..."
+ * (both ends stay: labels sharing a start differ at their end; the same text in SVG and PNG). Entries run
+ * from the top of the plot area to its bottom; those that do not fit are summed up in a last entry
+ * "+N more". Title and axis labels likewise stay inside the image (moved, else shortened with "..."). */
 typedef struct exp_plot_series {
     const char *label;
     const double *x, *y;

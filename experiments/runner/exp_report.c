@@ -73,7 +73,7 @@ typedef struct rp_model {
 
 /* A plot written (for the report's links and the removal of stale plots). */
 typedef struct rp_plot {
-    char stem[160], caption[320], note[160];
+    char stem[160], caption[320], sub[320], note[1024]; /* sub: above the image; note: after the links */
 } rp_plot;
 
 typedef struct rp {
@@ -85,7 +85,7 @@ typedef struct rp {
     int force, taware;                                                            /* -1: absent */
     const nn_json_val *libs;
     rp_model *m;
-    size_t n_m;
+    size_t n_m, pre; /* pre: length of the model labels' common prefix that legends drop (label_prefix) */
     rp_plot *plot;
     size_t n_plot, cap_plot;
 } rp;
@@ -445,6 +445,34 @@ static exp_plot_spec spec_rate(const char *title, const char *xlabel, const char
     return p;
 }
 
+/* The length of the longest prefix ending in '/' common to the labels of all models (>= 2 models), leaving
+ * every label non-empty; 0 when there is none. Legends of per-model series show the labels without it. */
+static size_t label_prefix(const rp *r) {
+    if (r->n_m < 2) return 0;
+    size_t n = strlen(r->m[0].label);
+    for (size_t i = 1; i < r->n_m; i++) {
+        size_t k = 0;
+        while (k < n && r->m[i].label[k] == r->m[0].label[k])
+            k++;
+        n = k;
+    }
+    for (; n > 0; n--) {
+        int ok = r->m[0].label[n - 1] == '/';
+        for (size_t i = 0; i < r->n_m && ok; i++)
+            ok = r->m[i].label[n] != '\0';
+        if (ok) return n;
+    }
+    return 0;
+}
+
+/* The report's line above a plot of per-model series whose legend drops the common prefix. */
+static void prefix_sub(const rp *r, rp_plot *pl) {
+    size_t pre = r->pre;
+    if (pre)
+        snprintf(pl->sub, sizeof pl->sub, "Legend: the model labels without their common prefix \"%.*s\".",
+                 (int)(pre < 200 ? pre : 200), r->m[0].label);
+}
+
 /* robust_vs_eps_<norm>: the worst case per threat model, a line per model (series i = model i, so a model
  * keeps its colour across plots; a model without that norm has no points and no legend entry). */
 static int plot_robust(rp *r, FILE *out, nn_err *err) {
@@ -465,7 +493,7 @@ static int plot_robust(rp *r, FILE *out, nn_err *err) {
                 if (r->m[i].wc[j].norm == k)
                     x[off + s[i].n] = r->m[i].wc[j].eps, y[off + s[i].n++] = r->m[i].wc[j].robust;
             sort_xy(x + off, y + off, s[i].n);
-            s[i].label = s[i].n ? r->m[i].label : NULL;
+            s[i].label = s[i].n ? r->m[i].label + r->pre : NULL;
             off += s[i].n;
         }
         if (!any) continue;
@@ -478,6 +506,7 @@ static int plot_robust(rp *r, FILE *out, nn_err *err) {
         p.series = s, p.n_series = nm;
         if ((rc = plot_add(r, stem, &pl, err))) break;
         snprintf(pl->caption, sizeof pl->caption, "%s", title);
+        prefix_sub(r, pl);
         if (nm < r->n_m)
             snprintf(pl->note, sizeof pl->note, "Only the first %zu of %zu models are plotted.", nm, r->n_m);
         rc = plot_write(r, &p, pl, out, err);
@@ -486,48 +515,117 @@ static int plot_robust(rp *r, FILE *out, nn_err *err) {
     return rc;
 }
 
-/* success_vs_T: when the models differ in training temperature, a line per attack run over T. */
-static int plot_temperature(rp *r, FILE *out, nn_err *err) {
-    size_t distinct = 0, tot = 0, nr = 0;
-    double tmin = INFINITY, tmax = -INFINITY;
-    for (size_t i = 0; i < r->n_m; i++) {
-        distinct += i > 0 && r->m[i].t != r->m[0].t;
-        tmin = fmin(tmin, r->m[i].t), tmax = fmax(tmax, r->m[i].t), tot += r->m[i].n_cell;
+/* The success rate model m reaches with `attack`: bounded (eps a number) at exactly that eps, unbounded (eps
+ * NaN) by its own criterion (the summary without a bound). NaN when m has no such cell or summary. */
+static double success_at(const rp_model *m, const char *attack, double eps) {
+    for (size_t j = 0; j < m->n_cell; j++) {
+        const rp_cell *c = &m->cell[j];
+        if (strcmp(c->attack, attack) || (isnan(eps) ? !isnan(c->eps) : c->eps != eps)) continue;
+        for (size_t q = 0; q < c->n_sum; q++)
+            if (isnan(eps) ? isnan(c->sum[q].eps) : c->sum[q].eps == eps) return c->sum[q].num[S_SUCCESS];
     }
-    if (!distinct) return NN_OK;
-    const char **run = malloc((tot + 1) * sizeof *run);
-    for (size_t i = 0; i < r->n_m && run; i++) /* run names in order of first appearance */
-        for (size_t j = 0; j < r->m[i].n_cell; j++) {
-            size_t q = 0;
-            while (q < nr && strcmp(run[q], r->m[i].cell[j].run))
-                q++;
-            if (q == nr) run[nr++] = r->m[i].cell[j].run;
+    return NAN;
+}
+
+/* Appends " <head>a, b, c." to buf (nothing when n == 0; cut with "..." when full). */
+static void note_list(char *buf, size_t cap, const char *head, const char *const *names, size_t n) {
+    size_t w = strlen(buf);
+    for (size_t i = 0; i < n && w < cap; i++) {
+        int k = snprintf(buf + w, cap - w, "%s%s%s%s", i == 0 && w ? " " : "", i == 0 ? head : "", names[i],
+                         i + 1 < n ? ", " : ".");
+        w += k > 0 ? (size_t)k : 0;
+    }
+    if (w >= cap && cap > 4) memcpy(buf + cap - 4, "...", 4);
+}
+
+/* 1 when at least two models of distinct temperatures have a success rate for (attack, eps). */
+static int two_temperatures(const rp *r, const char *attack, double eps) {
+    double t0 = NAN;
+    for (size_t i = 0; i < r->n_m; i++)
+        if (!isnan(success_at(&r->m[i], attack, eps))) {
+            if (!isnan(t0) && r->m[i].t != t0) return 1;
+            t0 = r->m[i].t;
         }
-    size_t ns = nr < EXP_PLOT_MAX_SERIES ? nr : EXP_PLOT_MAX_SERIES;
-    double *x = malloc(2 * (ns * r->n_m + 1) * sizeof *x), *y = x ? x + ns * r->n_m + 1 : NULL;
-    exp_plot_series *s = calloc(ns + 1, sizeof *s);
+    return 0;
+}
+
+/* The attacks of the battery in order of first appearance, each with its largest bound (NaN: unbounded).
+ * at[] and eps[] have room for every cell. Returns how many. */
+static size_t battery(const rp *r, const char **at, double *eps) {
+    size_t na = 0;
+    for (size_t i = 0; i < r->n_m; i++)
+        for (size_t j = 0; j < r->m[i].n_cell; j++) {
+            const rp_cell *c = &r->m[i].cell[j];
+            size_t q = 0;
+            while (q < na && strcmp(at[q], c->attack))
+                q++;
+            if (q == na) at[na] = c->attack, eps[na++] = c->eps;
+            if (!isnan(c->eps) && !(eps[q] >= c->eps)) eps[q] = c->eps; /* NaN or smaller: the larger */
+        }
+    return na;
+}
+
+/* success_vs_T (when the models differ in training temperature): a line per attack over T, the success
+ * rate of bounded attacks at their largest eps ("<attack> ε=<eps>") and of unbounded ones by their own
+ * criterion; only attacks with points at >= 2 distinct temperatures; at most EXP_PLOT_N_PALETTE lines (the
+ * first in battery order). The note names the attacks not plotted. */
+static int plot_temperature(rp *r, FILE *out, nn_err *err) {
+    size_t distinct = 0, tot = 0, na = 0, ns = 0, n_few = 0, n_cut = 0;
+    for (size_t i = 0; i < r->n_m; i++)
+        distinct += i > 0 && r->m[i].t != r->m[0].t, tot += r->m[i].n_cell;
+    if (!distinct) return NN_OK;
+    const char **at = malloc((3 * tot + 1) * sizeof *at), **few = at ? at + tot : NULL,
+               **cut = at ? at + 2 * tot : NULL;
+    double *eps = malloc((tot + 1) * sizeof *eps), tmin = INFINITY, tmax = -INFINITY;
+    double *x = malloc(2 * (EXP_PLOT_N_PALETTE * r->n_m + 1) * sizeof *x),
+           *y = x ? x + EXP_PLOT_N_PALETTE * r->n_m + 1 : NULL;
+    exp_plot_series s[EXP_PLOT_N_PALETTE] = {{0}};
+    char lab[EXP_PLOT_N_PALETTE][200];
     rp_plot *pl = NULL;
-    int rc = run && x && s ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    for (size_t q = 0; q < ns && !rc; q++) {
-        s[q] = (exp_plot_series){run[q], x + q * r->n_m, y + q * r->n_m, 0};
-        for (size_t i = 0; i < r->n_m; i++)
-            for (size_t j = 0; j < r->m[i].n_cell; j++)
-                if (!strcmp(r->m[i].cell[j].run, run[q])) {
-                    x[q * r->n_m + s[q].n] = r->m[i].t,
-                                   y[q * r->n_m + s[q].n++] = r->m[i].cell[j].sum[0].num[S_SUCCESS];
-                    break;
-                }
-        sort_xy(x + q * r->n_m, y + q * r->n_m, s[q].n);
+    int rc = at && eps && x ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc) na = battery(r, at, eps);
+    for (size_t a = 0; a < na && !rc; a++) {
+        double *px = x + ns * r->n_m, *py = y + ns * r->n_m;
+        int two = two_temperatures(r, at[a], eps[a]);
+        if (!two || ns == EXP_PLOT_N_PALETTE) {
+            if (two)
+                cut[n_cut++] = at[a];
+            else
+                few[n_few++] = at[a];
+            continue;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < r->n_m; i++) {
+            double v = success_at(&r->m[i], at[a], eps[a]);
+            if (!isnan(v)) px[n] = r->m[i].t, py[n++] = v;
+        }
+        sort_xy(px, py, n);
+        for (size_t k = 0; k < n; k++)
+            tmin = fmin(tmin, px[k]), tmax = fmax(tmax, px[k]);
+        if (isnan(eps[a]))
+            snprintf(lab[ns], sizeof lab[ns], "%.150s", at[a]);
+        else
+            snprintf(lab[ns], sizeof lab[ns], "%.150s ε=%g", at[a], eps[a]);
+        s[ns] = (exp_plot_series){lab[ns], px, py, n};
+        ns++;
     }
     exp_plot_spec p =
         spec_rate("Attack success rate vs training temperature", "training temperature T", "success rate");
     p.series = s, p.n_series = ns, p.log_x = tmin > 0 && tmax / tmin >= 20;
-    if (!rc) rc = plot_add(r, "success_vs_T", &pl, err);
-    if (!rc) snprintf(pl->caption, sizeof pl->caption, "%s", p.title);
-    if (!rc && ns < nr)
-        snprintf(pl->note, sizeof pl->note, "Only the first %zu of %zu attack runs are plotted.", ns, nr);
-    if (!rc) rc = plot_write(r, &p, pl, out, err);
-    free(run), free(x), free(s);
+    if (!rc && ns) rc = plot_add(r, "success_vs_T", &pl, err);
+    if (!rc && pl) {
+        snprintf(pl->caption, sizeof pl->caption, "%s", p.title);
+        snprintf(pl->sub, sizeof pl->sub,
+                 "A line per attack: bounded attacks at their largest ε, unbounded attacks by their own "
+                 "success criterion; only attacks run on models of at least two temperatures.");
+        char head[96];
+        snprintf(head, sizeof head,
+                 "Left out (at most %d lines, the first in battery order): ", EXP_PLOT_N_PALETTE);
+        note_list(pl->note, sizeof pl->note, "Not plotted, run at fewer than two temperatures: ", few, n_few);
+        note_list(pl->note, sizeof pl->note, head, cut, n_cut);
+        rc = plot_write(r, &p, pl, out, err);
+    }
+    free(at), free(eps), free(x);
     return rc;
 }
 
@@ -550,7 +648,7 @@ static int plot_hist(rp *r, const char *attack, int k, FILE *out, nn_err *err) {
     for (size_t i = 0; i < nm && !rc; i++) {
         const rp_cell *c = find_unbounded(&r->m[i], attack, k);
         if (!c) continue;
-        snprintf(lab[i], sizeof lab[i], "%.150s (n=%zu)", r->m[i].label, c->n_dist);
+        snprintf(lab[i], sizeof lab[i], "%.150s (n=%zu)", r->m[i].label + r->pre, c->n_dist);
         s[i] = (exp_plot_series){lab[i], c->dist, NULL, c->n_dist};
     }
     size_t w = (size_t)snprintf(stem, sizeof stem, "hist_");
@@ -571,6 +669,7 @@ static int plot_hist(rp *r, const char *attack, int k, FILE *out, nn_err *err) {
     if (!rc)
         snprintf(pl->caption, sizeof pl->caption, "Distortion (%s) of the successful runs of %.200s",
                  NORM_SHOW[k], attack);
+    if (!rc) prefix_sub(r, pl);
     if (!rc && nm < r->n_m)
         snprintf(pl->note, sizeof pl->note, "Only the first %zu of %zu models are plotted.", nm, r->n_m);
     if (!rc) rc = plot_write(r, &p, pl, out, err);
@@ -751,9 +850,7 @@ static void md_provenance(nn_jbuf *b, const rp *r) {
         md(b, v->key), nn_jbuf_puts(b, " "), md(b, v->str);
     }
     nn_jbuf_puts(b, "\n- Started: "), md(b, r->started);
-    nn_jbuf_printf(b, "; wall time %s", dur);
-    md_num(b, " (", "%.1f s", r->wall);
-    nn_jbuf_puts(b, ")");
+    nn_jbuf_printf(b, "; wall time %s", isfinite(r->wall) && r->wall >= 0 ? dur : "–");
     md_num(b, "\n- Cells: ", "%.0f", r->cells_total);
     md_num(b, " in total, ", "%.0f", r->cells_reused);
     nn_jbuf_printf(b, " reused from the cache%s\n", r->force == 1 ? " (--force: all recomputed)" : "");
@@ -824,11 +921,13 @@ static void md_plots(nn_jbuf *b, const rp *r) {
     if (!r->n_plot) nn_jbuf_puts(b, "No plot (no worst-case entry and no unbounded attack).\n\n");
     for (size_t i = 0; i < r->n_plot; i++) {
         const rp_plot *p = &r->plot[i];
-        nn_jbuf_puts(b, "### "), md(b, p->caption), nn_jbuf_puts(b, "\n\n![");
+        nn_jbuf_puts(b, "### "), md(b, p->caption), nn_jbuf_puts(b, "\n\n");
+        if (p->sub[0]) md(b, p->sub), nn_jbuf_puts(b, "\n\n");
+        nn_jbuf_puts(b, "![");
         md(b, p->caption);
         nn_jbuf_puts(b, "](plots/"), md_dest(b, p->stem), nn_jbuf_puts(b, ".png)\n\n[SVG](plots/");
         md_dest(b, p->stem), nn_jbuf_puts(b, ".svg)");
-        if (p->note[0]) nn_jbuf_puts(b, " "), md(b, p->note);
+        if (p->note[0]) nn_jbuf_puts(b, "\n\n"), md(b, p->note);
         nn_jbuf_puts(b, "\n\n");
     }
 }
@@ -944,6 +1043,7 @@ int exp_report_write(const char *dir, FILE *out, nn_err *err) {
     r->dir = dir;
     nn_jbuf csv = {0}, md = {0};
     int rc = load(r, err);
+    if (!rc) r->pre = label_prefix(r);
     if (!rc) rc = plot_robust(r, out, err);
     if (!rc) rc = plot_temperature(r, out, err);
     if (!rc) rc = plot_hists(r, out, err);

@@ -25,12 +25,17 @@
  *   percent-encoded; a grid link only when the file exists. No time stamp of its own: regenerating from
  *   the same folder gives the same bytes.
  * - plots (names made of [A-Za-z0-9._-]): robust_vs_eps_<norm> per norm with a worst-case entry (series i
- *   = model i, y 0..100 %); success_vs_T when at least two models differ in temperature (a series per run
- *   name, the success rate of its first summary, log x when all T > 0 and max/min >= 20); hist_<attack> per
- *   unbounded attack (cells with eps null): the distortion in the cell's norm of the successful records
- *   (column 5 = 1), fraction per model. At most EXP_PLOT_MAX_SERIES series per plot (the first ones; the
- *   report says so). Plots of those three families that an earlier report wrote and this one did not
- *   are removed.
+ *   = model i, y 0..100 %); success_vs_T when at least two models differ in temperature: a line per attack
+ *   (bounded attacks at their largest eps, labelled "<attack> ε=<eps>", unbounded ones by their own
+ *   criterion), only attacks with success rates at >= 2 distinct temperatures, at most EXP_PLOT_N_PALETTE
+ *   lines (the first in battery order: order of first appearance over the models' cells); the report names
+ *   the attacks not plotted; log x when all T > 0 and max/min >= 20; no plot when no attack qualifies;
+ *   hist_<attack> per unbounded attack (cells with eps null): the distortion in the cell's norm of the
+ *   successful records (column 5 = 1), fraction per model, legend "<model> (n=<successes>)". Legends of
+ *   per-model series drop the longest prefix ending in '/' common to all model labels (>= 2 models), and
+ *   report.md says which under the plot's heading; tables keep the full labels. At most
+ *   EXP_PLOT_MAX_SERIES series per plot (the first ones; the report says so). Plots of those three
+ *   families that an earlier report wrote and this one did not are removed.
  * Everything is read and checked before anything is written; plots first, summary.csv, report.md last. */
 #ifndef EXP_REPORT_H
 #define EXP_REPORT_H
