@@ -3,8 +3,8 @@
 #   scripts/results_sync.sh save NAME      results/NAME -> docs/results/NAME (metrics, logs, attack tables,
 #                                           sweep tables; no models, no adversarial examples)
 #   scripts/results_sync.sh restore NAME   docs/results/NAME -> results/NAME (existing files kept)
-# A sweep reuses every run folder holding metrics.json (and attacks/attacks.json when it attacks), so a
-# restored folder resumes where the saved one stopped.
+# A sweep reuses every run folder whose metrics.json holds the experiment's run key (and attacks/attacks.json
+# when it attacks), so a restored folder resumes where the saved one stopped; a changed experiment recomputes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}; name=${2:-}

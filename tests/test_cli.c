@@ -15,8 +15,10 @@
 #include "test_util.h"
 
 #include "exp_cli.h"
+#include "exp_config.h"
 #include "exp_json.h"
 #include "exp_progress.h"
+#include "exp_run.h"
 #include "nn_io.h"
 #include "nn_json.h"
 
@@ -400,16 +402,24 @@ static size_t check_results(const char *out, size_t epochs) {
     return errors;
 }
 
+/* The synthetic data set in dir (<dir>/mnist/...: 120 training, 30 test samples), made once. */
+static void make_data(const char *dir) {
+    char sub[600];
+    struct stat st;
+    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    if (stat(sub, &st) == 0) return;
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_split(dir, "train", 120);
+    write_split(dir, "t10k", 30);
+}
+
 static void test_run_end_to_end(void **state) {
     (void)state;
     static cli_result r;
-    char data[512], yaml[512], out[512], model[600], logits[600], empty[512], sub[600];
+    char data[512], yaml[512], out[512], model[600], logits[600], empty[512];
     snprintf(data, sizeof data, "%s/data", g_dir);
-    snprintf(sub, sizeof sub, "%s/mnist", data);
-    assert_int_equal(mkdir(data, 0700), 0);
-    assert_int_equal(mkdir(sub, 0700), 0);
-    write_split(data, "train", 120);
-    write_split(data, "t10k", 30);
+    make_data(data);
     snprintf(yaml, sizeof yaml, "%s/tiny.yaml", g_dir);
     assert_int_equal(nn_io_write_atomic(yaml, tiny_yaml, strlen(tiny_yaml), NULL), 0);
     snprintf(out, sizeof out, "%s/results/a/b", g_dir); /* parents created like mkdir -p */
@@ -571,10 +581,11 @@ static void test_run_end_to_end(void **state) {
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "ddgsd, data.subset = 0, train.seed = 2: finished earlier, reused");
 
-    /* a rerun into the same folder replaces everything */
+    /* a rerun into the same folder with another setting (--epochs) replaces everything */
     cli(&r, "run", yaml, "--output", out, "--epochs", "2", "--quiet", NULL);
     if (r.status != 0) fail_msg("rerun failed: %s", r.err);
     assert_string_equal(r.err, "");
+    assert_contains(r.out, "the experiment changed since it ran (run key differs): recomputing");
     check_results(out, 2);
 
     /* a rerun that fails (here: no data) never destroys the previous finished result */
@@ -591,12 +602,231 @@ static void test_run_end_to_end(void **state) {
     unsetenv("TEMPER_DATA");
 }
 
+/* ---- reuse of finished runs by run key ---- */
+
+static size_t count_of(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* metrics.json of dir: its run_key into key ("" when absent) and its epochs. */
+static size_t metrics_of(const char *dir, char key[65]) {
+    size_t len;
+    char *m = read_text(dir, "metrics.json", &len);
+    nn_json doc = {0};
+    nn_err err = {0};
+    if (nn_json_parse(&doc, m, len, &err)) fail_msg("%s/metrics.json: %s", dir, err.msg);
+    const nn_json_val *k = nn_json_get(&doc, nn_json_root(&doc), "run_key");
+    key[0] = '\0';
+    if (k) {
+        assert_int_equal(k->type, NN_JSON_STRING);
+        assert_int_equal(strlen(k->str), 64);
+        assert_true(strspn(k->str, "0123456789abcdef") == 64);
+        strcpy(key, k->str);
+    }
+    size_t epochs = (size_t)nn_json_get(&doc, nn_json_root(&doc), "epochs")->u;
+    nn_json_free(&doc);
+    free(m);
+    return epochs;
+}
+
+/* Removes the "run_key" member from dir/metrics.json, as an older temper wrote it. */
+static void strip_run_key(const char *dir) {
+    size_t len = 0, start, end;
+    char path[1024], *m = NULL;
+    nn_err err = {0};
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    if (nn_io_read_all(path, &m, &len, &err)) fail_msg("%s", err.msg);
+    const char *at = strstr(m, "\"run_key\"");
+    if (!at) fail_msg("%s: no run_key", path);
+    start = end = (size_t)(at - m);
+    while (start > 0 && m[start - 1] != '\n') start--;
+    while (m[end] && m[end] != '\n') end++;
+    assert_int_equal(m[end], '\n');
+    memmove(m + start, m + end + 1, len - end); /* the rest and its NUL */
+    assert_int_equal(nn_io_write_atomic(path, m, strlen(m), NULL), 0);
+    free(m);
+}
+
+static void write_file(const char *path, const char *text) {
+    assert_int_equal(nn_io_write_atomic(path, text, strlen(text), NULL), 0);
+}
+
+/* A single run: reused when nothing that defines it changed (not name, output, threads, comments), recomputed
+ * with --force or when a setting changed. */
+static void test_run_reuse(void **state) {
+    (void)state;
+    static cli_result r;
+    char data[512], yaml[600], yaml2[600], out[600], text[2048], want[1400], key[65], key2[65];
+    snprintf(data, sizeof data, "%s/data", g_dir);
+    make_data(data);
+    assert_int_equal(setenv("TEMPER_DATA", data, 1), 0);
+    snprintf(yaml, sizeof yaml, "%s/reuse.yaml", g_dir);
+    snprintf(yaml2, sizeof yaml2, "%s/reuse2.yaml", g_dir);
+    snprintf(out, sizeof out, "%s/results/reuse", g_dir);
+    write_file(yaml, tiny_yaml);
+    cli(&r, "run", yaml, "--output", out, "--quiet", NULL);
+    if (r.status != 0) fail_msg("run failed: %s", r.err);
+    assert_contains(r.out, "test accuracy");
+    assert_int_equal(metrics_of(out, key), 1);
+    assert_int_not_equal(key[0], '\0');
+    size_t len1, len2;
+    char *m1 = read_text(out, "metrics.json", &len1);
+
+    /* unchanged: reused, nothing trained (no progress lines, metrics.json untouched), its metrics named */
+    cli(&r, "run", yaml, "--output", out, "--threads", "1", NULL);
+    if (r.status != 0) fail_msg("rerun failed: %s", r.err);
+    snprintf(want, sizeof want, "%s: finished earlier, reused\nmetrics: %s/metrics.json\n", out, out);
+    assert_string_equal(r.out, want);
+    assert_string_equal(r.err, "");
+    char *m2 = read_text(out, "metrics.json", &len2);
+    assert_int_equal(len1, len2);
+    assert_memory_equal(m1, m2, len1);
+    free(m2);
+
+    /* another name, output, thread count and a comment: the same run */
+    snprintf(text, sizeof text, "name: other\n# a comment\nthreads: 1\noutput: %s/elsewhere\n%s", g_dir,
+             tiny_yaml + strlen("name: tiny\n"));
+    write_file(yaml2, text);
+    cli(&r, "run", yaml2, "--output", out, "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "finished earlier, reused");
+    m2 = read_text(out, "metrics.json", &len2);
+    assert_memory_equal(m1, m2, len1);
+    free(m2);
+    free(m1);
+
+    /* --force recomputes (the same key); a changed setting recomputes and says so */
+    cli(&r, "run", yaml, "--output", out, "--quiet", "--force", NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof want, "%s: --force: recomputing\n", out);
+    assert_contains(r.out, want);
+    assert_contains(r.out, "test accuracy");
+    assert_int_equal(metrics_of(out, key2), 1);
+    assert_string_equal(key, key2);
+    snprintf(text, sizeof text, "%s", tiny_yaml);
+    memcpy(strstr(text, "lr: 0.1"), "lr: 0.2", 7);
+    write_file(yaml2, text);
+    cli(&r, "run", yaml2, "--output", out, "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof want, "%s: the experiment changed since it ran (run key differs): recomputing\n", out);
+    assert_contains(r.out, want);
+    assert_contains(r.out, "test accuracy");
+    assert_int_equal(metrics_of(out, key2), 1);
+    assert_string_not_equal(key, key2);
+
+    /* the key holds the data files' bytes, not their folder; the memo reads each file once */
+    char data2[400], k1[65], k2[65], k3[65];
+    snprintf(data2, sizeof data2, "%.300s/data2", g_dir);
+    make_data(data2);
+    exp_config *c = malloc(sizeof *c);
+    assert_non_null(c);
+    nn_err err = {0};
+    exp_hash_memo memo;
+    exp_hash_memo_init(&memo);
+    if (exp_config_parse(tiny_yaml, strlen(tiny_yaml), yaml, c, &err)) fail_msg("%s", err.msg);
+    if (exp_run_key(c, &memo, k1, &err)) fail_msg("%s", err.msg);
+    assert_string_equal(k1, key);
+    snprintf(c->data.dir, sizeof c->data.dir, "%s", data2);
+    if (exp_run_key(c, &memo, k2, &err)) fail_msg("%s", err.msg);
+    assert_string_equal(k1, k2);
+    write_split(data2, "t10k", 29); /* other test bytes */
+    if (exp_run_key(c, &memo, k3, &err)) fail_msg("%s", err.msg);
+    assert_string_not_equal(k1, k3);
+    snprintf(c->data.dir, sizeof c->data.dir, "%s/none", g_dir);
+    assert_int_equal(exp_run_key(c, &memo, k3, &err), NN_E_IO);
+    assert_contains(err.msg, "fetch_data.sh");
+    exp_hash_memo_free(&memo);
+    free(c);
+    unsetenv("TEMPER_DATA");
+}
+
+/* A sweep: every finished run of the same key reused; a run without attacks.json recomputed; an older temper's
+ * folder (no run key) reused with a warning; an edited train.epochs recomputes the runs it changes; --force
+ * recomputes all. */
+static void test_sweep_reuse(void **state) {
+    (void)state;
+    static cli_result r;
+    char data[512], yaml[600], out[600], text[2048], want[1400], path[1200], dir1[700], dir2[700], key[65];
+    snprintf(data, sizeof data, "%s/data", g_dir);
+    make_data(data);
+    assert_int_equal(setenv("TEMPER_DATA", data, 1), 0);
+    snprintf(yaml, sizeof yaml, "%s/sreuse.yaml", g_dir);
+    snprintf(out, sizeof out, "%s/results/sreuse", g_dir);
+    snprintf(dir1, sizeof dir1, "%s/seed-1", out);
+    snprintf(dir2, sizeof dir2, "%s/seed-2", out);
+    snprintf(text, sizeof text, "%ssweep: {key: train.seed, values: [1, 2]}\n"
+                                "attacks: [{type: fgsm, eps: 0.3, samples: 6, grid: 0}]\n", tiny_yaml);
+    write_file(yaml, text);
+    cli(&r, "run", yaml, "--output", out, "--quiet", NULL);
+    if (r.status != 0) fail_msg("sweep failed: %s", r.err);
+    assert_contains(r.out, "train.seed = 1 (1 of 2)");
+    assert_contains(r.out, "train.seed = 2 (2 of 2)");
+
+    cli(&r, "run", yaml, "--output", out, "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(count_of(r.out, "finished earlier, reused"), 2);
+    assert_int_equal(count_of(r.out, " of 2)"), 0);
+    assert_string_equal(r.err, "");
+
+    /* attacks.json comes after metrics.json: without it the run is unfinished */
+    snprintf(path, sizeof path, "%s/attacks/attacks.json", dir2);
+    assert_int_equal(unlink(path), 0);
+    cli(&r, "run", yaml, "--output", out, "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "train.seed = 1: finished earlier, reused");
+    assert_contains(r.out, "train.seed = 2 (2 of 2)");
+
+    /* seed-1 from an older temper; then train.epochs edited */
+    strip_run_key(dir1);
+    assert_int_equal(metrics_of(dir1, key), 1);
+    assert_string_equal(key, "");
+    memcpy(strstr(text, "epochs: 1"), "epochs: 2", 9);
+    write_file(yaml, text);
+    cli(&r, "run", yaml, "--output", out, "--quiet", NULL);
+    if (r.status != 0) fail_msg("sweep rerun failed: %s", r.err);
+    snprintf(want, sizeof want, "temper: warning: %s: no run key (older temper): reused as is; --force recomputes\n",
+             dir1);
+    assert_string_equal(r.err, want);
+    assert_contains(r.out, "train.seed = 1: finished earlier, reused");
+    snprintf(want, sizeof want, "%s: the experiment changed since it ran (run key differs): recomputing\n"
+                                "train.seed = 2 (2 of 2)\n", dir2);
+    assert_contains(r.out, want);
+    assert_int_equal(metrics_of(dir1, key), 1);
+    assert_int_equal(metrics_of(dir2, key), 2);
+    assert_int_not_equal(key[0], '\0');
+
+    /* --force: every run recomputed */
+    cli(&r, "run", yaml, "--output", out, "--quiet", "--force", NULL);
+    if (r.status != 0) fail_msg("sweep --force failed: %s", r.err);
+    assert_int_equal(count_of(r.out, "--force: recomputing"), 2);
+    assert_contains(r.out, "train.seed = 1 (1 of 2)");
+    assert_contains(r.out, "train.seed = 2 (2 of 2)");
+    char key1[65];
+    assert_int_equal(metrics_of(dir1, key1), 2);
+    assert_int_equal(metrics_of(dir2, key), 2);
+    assert_int_not_equal(key1[0], '\0');
+    assert_string_not_equal(key1, key); /* the seeds are different runs */
+    size_t len;
+    char *csv = read_text(out, "sweep.csv", &len);
+    assert_int_equal(count_lines(csv), 3);
+    free(csv);
+
+    cli(&r, "run", yaml, "--output", out, "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(count_of(r.out, "finished earlier, reused"), 2);
+    assert_string_equal(r.err, "");
+    unsetenv("TEMPER_DATA");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_version), cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_runtime_errors),   cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_json_misuse),      cmocka_unit_test(test_progress_format),
-        cmocka_unit_test(test_run_end_to_end),
+        cmocka_unit_test(test_run_end_to_end),   cmocka_unit_test(test_run_reuse),
+        cmocka_unit_test(test_sweep_reuse),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

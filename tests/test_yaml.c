@@ -558,6 +558,167 @@ static void test_load(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- the canonical text of a run (exp_config_canon) ---- */
+
+static const char CANON[] = "name: canon\n"
+                            "output: out/canon\n"
+                            "threads: 2\n"
+                            "data: {name: mnist, range: [-0.5, 0.5], subset: 1000, exclude_classes: [3]}\n"
+                            "model:\n"
+                            "  - {type: conv2d, filters: 4, kernel: 3}\n"
+                            "  - {type: relu}\n"
+                            "  - {type: flatten}\n"
+                            "  - {type: dense, units: 32}\n"
+                            "  - {type: relu}\n"
+                            "  - {type: dense, units: 10}\n"
+                            "train: {epochs: 3, batch_size: 64, seed: 5, optimizer: {type: sgd, lr: 0.1, momentum: 0.9},\n"
+                            "        schedule: {milestones: [1, 2], gamma: 0.5}}\n"
+                            "defense: {type: kd, temperature: 20, alpha: 0.5, bias: [{class: 3, delta: 1.5}]}\n"
+                            "teacher: {model: [{type: flatten}, {type: dense, units: 10}], train: {epochs: 2}}\n"
+                            "attacks:\n"
+                            "  - {type: pgd, eps: [0.1, 0.3], iters: 10}\n"
+                            "  - {type: cw, iters: 5, eps: [1]}\n"
+                            "bss: {samples: 10}\n"
+                            "boundary: {samples: 20, steps: 5}\n";
+
+/* The canonical text of text (must parse), malloc'd. */
+static char *canon_of(const char *text) {
+    exp_config *c = malloc(sizeof *c);
+    assert_non_null(c);
+    nn_err err = {0};
+    if (exp_config_parse(text, strlen(text), "canon.yaml", c, &err)) fail_msg("parse: %s\n--- yaml:\n%s", err.msg, text);
+    char *t = NULL;
+    if (exp_config_canon(c, &t, &err)) fail_msg("canon: %s", err.msg);
+    free(c);
+    assert_non_null(t);
+    return t;
+}
+
+/* CANON with its only occurrence of `from` replaced by `to`, into buf. */
+static const char *edited(char *buf, size_t cap, const char *from, const char *to) {
+    const char *at = strstr(CANON, from);
+    if (!at || strstr(at + 1, from)) fail_msg("'%s' must occur exactly once in CANON", from);
+    int n = snprintf(buf, cap, "%.*s%s%s", (int)(at - CANON), CANON, to, at + strlen(from));
+    assert_true(n > 0 && (size_t)n < cap);
+    return buf;
+}
+
+static void assert_line(const char *text, const char *line) {
+    char want[256];
+    snprintf(want, sizeof want, "\n%s\n", line);
+    if (strncmp(text, line, strlen(line)) != 0 && !strstr(text, want)) fail_msg("no line '%s' in:\n%s", line, text);
+}
+
+/* Every setting that changes the model or its evaluation changes the text (and the changed line holds the
+ * new value); output, threads, name, comments and YAML style do not. */
+static void test_canon(void **state) {
+    (void)state;
+    char buf[4096];
+    char *base = canon_of(CANON);
+    /* spot checks: the format, table order, ranges and lists, kind-specific keys only */
+    assert_line(base, "data.name=mnist");
+    assert_line(base, "data.range=[-0.5, 0.5]");
+    assert_line(base, "data.exclude_classes=[3]");
+    assert_line(base, "model[0].type=conv2d");
+    assert_line(base, "model[3].units=32");
+    assert_line(base, "train.optimizer.lr=0.100000001"); /* (float)0.1 = 0.100000001490116..., %.9g */
+    assert_line(base, "train.schedule.milestones=[1, 2]");
+    assert_line(base, "train.temperature=20"); /* kd: the student trains at the defense's T */
+    assert_line(base, "teacher.model[1].units=10");
+    assert_line(base, "teacher.train.epochs=2");
+    assert_line(base, "defense.type=kd");
+    assert_line(base, "defense.bias[0].class=3");
+    assert_line(base, "defense.bias[0].delta=1.5");
+    assert_line(base, "attacks[0].eps=[0.100000001, 0.300000012]");
+    assert_line(base, "attacks[1].type=cw");
+    assert_line(base, "bss.samples=10");
+    assert_line(base, "boundary.steps=5");
+    assert_null(strstr(base, "name=canon"));
+    assert_null(strstr(base, "output="));
+    assert_null(strstr(base, "threads="));
+    assert_null(strstr(base, "\nmodel[1].units=")); /* relu takes no units */
+    assert_null(strstr(base, "attacks[1].step=")); /* C&W takes no step */
+    assert_null(strstr(base, "defense.eta="));     /* a kd defense takes no BSS keys */
+    const char *order[] = {"\ndata.", "\nmodel=", "\ntrain.", "\nteacher=", "\ndefense.", "\nattacks=", "\nbss=",
+                           "\nboundary."};
+    for (size_t i = 1; i < sizeof order / sizeof order[0]; i++) {
+        const char *a = strstr(base, order[i - 1] + (i == 1)), *b = strstr(base, order[i]);
+        if (!a || !b || a > b) fail_msg("'%s' must come before '%s' in:\n%s", order[i - 1] + 1, order[i] + 1, base);
+    }
+    for (const char *p = base; *p; p = strchr(p, '\n') + 1) { /* key=value lines */
+        const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        if (!eq || eq > nl || eq == p) fail_msg("not a key=value line: %.*s", (int)(nl - p), p);
+    }
+
+    static const struct {
+        const char *from, *to, *line;
+    } changes[] = {
+        {"epochs: 3", "epochs: 4", "train.epochs=4"},
+        {"lr: 0.1", "lr: 0.2", "train.optimizer.lr=0.200000003"},
+        {"units: 32", "units: 33", "model[3].units=33"},
+        {"filters: 4", "filters: 5", "model[0].filters=5"},
+        {"subset: 1000", "subset: 500", "data.subset=500"},
+        {"exclude_classes: [3]", "exclude_classes: [3, 4]", "data.exclude_classes=[3, 4]"},
+        {"range: [-0.5, 0.5]", "range: [0, 1]", "data.range=[0, 1]"},
+        {"eps: [0.1, 0.3]", "eps: [0.1, 0.2]", "attacks[0].eps=[0.100000001, 0.200000003]"},
+        {"iters: 10", "iters: 11", "attacks[0].iters=11"},
+        {"temperature: 20", "temperature: 10", "defense.temperature=10"},
+        {"alpha: 0.5", "alpha: 0.25", "defense.alpha=0.25"},
+        {"delta: 1.5", "delta: 2", "defense.bias[0].delta=2"},
+        {"train: {epochs: 2}", "train: {epochs: 1}", "teacher.train.epochs=1"},
+        {"milestones: [1, 2]", "milestones: [1]", "train.schedule.milestones=[1]"},
+        {"seed: 5", "seed: 6", "train.seed=6"},
+        {"samples: 10}", "samples: 11}", "bss.samples=11"},
+        {"steps: 5", "steps: 6", "boundary.steps=6"},
+        {"bss: {samples: 10}\n", "", "bss=none"},
+    };
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        char *t = canon_of(edited(buf, sizeof buf, changes[i].from, changes[i].to));
+        if (!strcmp(t, base)) fail_msg("changing '%s' to '%s' left the canonical text unchanged", changes[i].from,
+                                       changes[i].to);
+        assert_line(t, changes[i].line);
+        free(t);
+    }
+    static const struct {
+        const char *from, *to;
+    } same[] = {
+        {"name: canon\n", "name: other\n"},
+        {"name: canon\n", ""}, /* the name from the file name */
+        {"output: out/canon\n", "output: elsewhere\n"},
+        {"threads: 2\n", "threads: 1\n"},
+        {"threads: 2\n", "# a comment\n\n"},
+        {"bss: {samples: 10}\n", "bss:     # block style\n  samples: 10\n"},
+        {"lr: 0.1", "lr: 1e-1"},
+        {"boundary: {samples: 20, steps: 5}\n", "boundary: {steps: 5, samples: 20}  # keys in another order\n"},
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        char *t = canon_of(edited(buf, sizeof buf, same[i].from, same[i].to));
+        if (strcmp(t, base)) fail_msg("changing '%s' to '%s' changed the canonical text", same[i].from, same[i].to);
+        free(t);
+    }
+    free(base);
+
+    /* the other custom keys: a teacher's model file, an ensemble, a BSS pool, DDGSD views; a swept value */
+    static const char *const more[] = {
+        "data: {name: mnist}\nmodel: [{type: flatten}, {type: dense, units: 10}]\n"
+        "defense: {type: bss, pool: results/p/bss, eta: 0.5}\nteacher: {model_file: results/t/model.safetensors}\n",
+        "data: {name: mnist}\nmodel: [{type: flatten}, {type: dense, units: 10}]\n"
+        "defense: {type: kd}\nteacher: {ensemble: [a.safetensors, b.safetensors]}\n",
+        "data: {name: mnist}\nmodel: [{type: flatten}, {type: dense, units: 10}]\n"
+        "defense: {type: ddgsd, views: [{shift: 1}, {shift: 2, noise: 0.25}]}\n",
+    };
+    static const char *const lines[] = {"defense.pool=results/p/bss", "teacher.ensemble[1]=b.safetensors",
+                                        "defense.views[1].noise=0.25"};
+    for (size_t i = 0; i < 3; i++) {
+        char *t = canon_of(more[i]);
+        assert_line(t, lines[i]);
+        if (i < 2) assert_null(strstr(t, "teacher.train.")); /* a loaded teacher's train: is an unused copy */
+        if (i == 0) assert_line(t, "defense.eta=0.5");
+        free(t);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),         cmocka_unit_test(test_defaults),
@@ -567,6 +728,7 @@ int main(void) {
         cmocka_unit_test(test_errors_utf8),  cmocka_unit_test(test_validators),
         cmocka_unit_test(test_load),         cmocka_unit_test(test_attacks),
         cmocka_unit_test(test_errors_attacks),       cmocka_unit_test(test_defense),
+        cmocka_unit_test(test_canon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

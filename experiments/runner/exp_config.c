@@ -115,6 +115,7 @@ static const exp_field layer_fields[] = {
     {EXP_KEY("init", EXP_F_ENUM, nn_layer_cfg, init), .bit = NN_F_INIT, .choices = init_choices},
 };
 static const exp_table layer_table = EXP_TABLE(layer_fields);
+const exp_table *exp_config_layer_table(void) { return &layer_table; }
 
 static int parse_layer(exp_yaml *y, yaml_node_t *v, const char *key, nn_layer_cfg *out, nn_err *err) {
     char kinds[160], tkey[64], kind[64], what[96];
@@ -280,6 +281,7 @@ static const exp_field top_fields[] = {
     {.key = "evaluate", .type = EXP_F_CUSTOM, .set = set_evaluate},
 };
 static const exp_table top_table = EXP_TABLE(top_fields);
+const exp_table *exp_config_top_table(void) { return &top_table; } /* for exp_config_canon.c */
 
 /* ---- after parsing ---- */
 

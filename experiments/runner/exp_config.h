@@ -41,8 +41,9 @@
  *   teacher:                         # default: trained from model:/train: (at T for distillation)
  *     model_file: results/t/model.safetensors   # or model: [...] and/or train: {...}
  *   sweep: {key: defense.temperature, values: [1, 2, 5, 10]}   # one run per value in <output>/temperature-<v>/,
- *                                    # finished ones reused; keys: defense.temperature, defense.alpha,
- *                                    # train.temperature, train.epochs, train.seed, data.subset
+ *                                    # finished ones of the same run key reused (`temper help run`); keys:
+ *                                    # defense.temperature, defense.alpha, train.temperature, train.epochs,
+ *                                    # train.seed, data.subset
  *   attacks:                         # run on the trained model's test set, results in <output>/attacks/
  *     - {type: fgsm, eps: [0.1, 0.2, 0.3]}               # fgsm | fgm | bim | bim-l2 | pgd | pgd-l2
  *     - {type: pgd, eps: 0.3, iters: 40, step: 0.01, restarts: 1, random_start: true,
@@ -199,6 +200,17 @@ int exp_config_attacks_teacher(const exp_config *cfg);
 
 /* Defaults for every field (no layers, data name empty). */
 void exp_config_default(exp_config *cfg);
+
+/* The canonical text of one run's effective configuration (call after exp_defense_finish, with any sweep
+ * point and variant applied): one "dotted.key=value" line per field that can change the trained model or its
+ * evaluation, in the order of the schema's field tables (exp_config_canon.c walks them): data (its range as
+ * [lo, hi]), model, model_file, train, teacher (only when the run has one), defense (the run's own, a
+ * variant's once applied), attacks, bss, boundary. Floats with %.9g (exact), -0 as 0. Left out: name, output,
+ * threads (results do not depend on them), sweep, variants and evaluate. Equal texts <=> equal settings.
+ * *text: malloc'd, NUL-terminated, freed by the caller (NULL on error). Errors: NN_E_NOMEM; NN_E_INVAL when a
+ * custom key of the schema has no canonical form yet (a new EXP_F_CUSTOM key needs a line in
+ * exp_config_canon.c). */
+int exp_config_canon(const exp_config *cfg, char **text, nn_err *err);
 
 /* Parses the experiment file at path into cfg (defaults first, then the file), then validates every
  * module config. Errors: "<path>:<line>:<col>: <dotted.key>: <problem>" in err->msg. */

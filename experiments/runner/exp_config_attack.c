@@ -89,6 +89,9 @@ static const exp_field attack_fields[] = {
     {AK("overshoot", EXP_F_FLOAT, overshoot), EXP_IN_HALF(0, 10), .bit = A_DF},
 };
 static const exp_table attack_table = EXP_TABLE(attack_fields);
+/* For exp_config_canon.c: the table, and the keys (exp_field.bit) attack a accepts. */
+const exp_table *exp_config_attack_table(void) { return &attack_table; }
+unsigned exp_config_attack_mask(const exp_attack *a) { return kind_mask(a->cfg.kind); }
 
 /* Default eps grid of a bounded attack: Madry's MNIST budget for L-inf, 2.0 for L2. */
 static void default_eps(exp_attack *a) {

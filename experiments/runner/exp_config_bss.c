@@ -25,6 +25,7 @@ static const exp_field bss_fields[] = {
     {BK("grid", EXP_F_SIZE, grid), EXP_LE(64)},
 };
 static const exp_table bss_table = EXP_TABLE(bss_fields);
+const exp_table *exp_config_bss_table(void) { return &bss_table; } /* for exp_config_canon.c */
 
 /* Defaults (1000 samples, atk_bss_cfg_default(), grid 16), then the mapping v (or nothing when v is null).
  * The range cfg.lo/hi stays [0, 1] here: whoever generates sets it to the data's range. */

@@ -51,6 +51,7 @@ static const exp_field teacher_fields[] = {
     {EXP_KEY("attack", EXP_F_BOOL, exp_teacher, attack)},
 };
 static const exp_table teacher_table = EXP_TABLE(teacher_fields);
+const exp_table *exp_config_teacher_table(void) { return &teacher_table; } /* for exp_config_canon.c */
 
 int exp_config_set_teacher(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
     exp_config *cfg = base;
@@ -98,6 +99,7 @@ static const exp_field view_fields[] = {
     {EXP_KEY("noise", EXP_F_FLOAT, def_ddgsd_view, noise), EXP_GE(0)},
 };
 static const exp_table view_table = EXP_TABLE(view_fields);
+const exp_table *exp_config_view_table(void) { return &view_table; }
 
 static int set_views(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
     exp_defense *d = base;
@@ -147,6 +149,19 @@ static const exp_field defense_fields[] = {
     {.key = "views", .type = EXP_F_CUSTOM, .set = set_views, .bit = D_DDGSD},
 };
 static const exp_table defense_table = EXP_TABLE(defense_fields);
+const exp_table *exp_config_defense_table(void) { return &defense_table; }
+const exp_choice *exp_config_defense_kinds(void) { return defense_choices; }
+
+/* The keys (exp_field.bit) a defense of kind EXP_DEFENSE_* accepts. */
+unsigned exp_config_defense_mask(int kind) {
+    switch (kind) {
+    case EXP_DEFENSE_DISTILLATION: return D_TEACHER;
+    case EXP_DEFENSE_KD: return D_KD | D_TEACHER;
+    case EXP_DEFENSE_BSS: return D_BSS;
+    case EXP_DEFENSE_DDGSD: return D_DDGSD;
+    default: return 0;
+    }
+}
 
 /* Parses a defense mapping v into d (defaults of its type first). */
 static int parse_defense(exp_yaml *y, yaml_node_t *v, const char *key, exp_defense *d, nn_err *err) {
@@ -168,16 +183,15 @@ static int parse_defense(exp_yaml *y, yaml_node_t *v, const char *key, exp_defen
     d->kd = def_kd_cfg_default();
     d->bss = def_bss_cfg_default();
     d->ddgsd = def_ddgsd_cfg_default();
-    unsigned mask = 0;
     switch (d->kind) {
-    case EXP_DEFENSE_DISTILLATION: d->kd.t2 = 0; mask = D_TEACHER; break; /* Papernot: soft labels only, no T^2 */
-    case EXP_DEFENSE_KD: d->kd.alpha = 0.9f; mask = D_KD | D_TEACHER; break;
-    case EXP_DEFENSE_BSS: d->kd.temperature = d->bss.temperature; mask = D_BSS; break;
-    default: d->kd.temperature = d->ddgsd.temperature; mask = D_DDGSD; break;
+    case EXP_DEFENSE_DISTILLATION: d->kd.t2 = 0; break; /* Papernot: soft labels only, no T^2 */
+    case EXP_DEFENSE_KD: d->kd.alpha = 0.9f; break;
+    case EXP_DEFENSE_BSS: d->kd.temperature = d->bss.temperature; break;
+    default: d->kd.temperature = d->ddgsd.temperature; break;
     }
     char what[48];
     snprintf(what, sizeof what, "defense type '%s'", kind);
-    return exp_yaml_apply(y, v, key, &defense_table, mask, what, d, err);
+    return exp_yaml_apply(y, v, key, &defense_table, exp_config_defense_mask(d->kind), what, d, err);
 }
 
 int exp_config_set_defense(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
@@ -285,6 +299,7 @@ static const exp_field boundary_fields[] = {
     {EXP_KEY("overshoot", EXP_F_FLOAT, exp_boundary, cfg.overshoot), EXP_IN(0, 1)},
 };
 static const exp_table boundary_table = EXP_TABLE(boundary_fields);
+const exp_table *exp_config_boundary_table(void) { return &boundary_table; }
 
 int exp_config_set_boundary(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err) {
     return exp_yaml_apply(y, v, key, &boundary_table, EXP_ALL_FIELDS, NULL, &((exp_config *)base)->boundary, err);

@@ -48,6 +48,7 @@ typedef struct run_ctx {
     atk_boundary_summary bsum; /* teacher-student boundary similarity (when bsum_s >= 0) */
     double bsum_s;             /* its wall time; -1: not measured */
     nn_jbuf bcsv;              /* its per-pair table (boundary.csv) */
+    char key[65];              /* the run key (exp_run_key), recorded in metrics.json */
 } run_ctx;
 
 void exp_threads_set(int n) {
@@ -355,6 +356,7 @@ static int write_metrics(const run_ctx *r, const char *path, nn_err *err) {
     exp_json_object_begin(&j);
     exp_json_kv_string(&j, "experiment", r->cfg.name);
     exp_json_kv_string(&j, "experiment_file", r->o->file);
+    exp_json_kv_string(&j, "run_key", r->key);
     if (r->cfg.model_file[0]) exp_json_kv_string(&j, "model_file", r->cfg.model_file);
     exp_json_kv_string(&j, "data", r->cfg.data.name);
     exp_json_key(&j, "range");
@@ -413,14 +415,26 @@ static int write_teacher(const run_ctx *r, nn_err *err) {
     return rc;
 }
 
-/* Every output file, metrics.json last. A previous run's results stay whole until this run has trained
- * and tested; from here its metrics.json goes first, so a mix of old and new files never looks finished. */
+/* A previous run's results stay whole until this run has trained and tested; before its first file is written
+ * (bss/ included), the previous metrics.json and attacks.json files go, so a mix of old and new files never
+ * looks finished, whatever the run keys (attacks.json: the attacks run after metrics.json is written). */
+static int run_retire(const run_ctx *r, nn_err *err) {
+    static const char *const old[] = {"metrics.json", "attacks/attacks.json", "teacher/attacks/attacks.json"};
+    char path[4096];
+    int rc = NN_OK;
+    for (size_t i = 0; i < 3 && !rc; i++) {
+        rc = exp_path_join(path, sizeof path, r->cfg.output, old[i], err);
+        if (!rc && remove(path) != 0 && errno != ENOENT)
+            rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
+    }
+    return rc;
+}
+
+/* Every output file, metrics.json last (after run_retire). */
 static int run_write(const run_ctx *r, nn_err *err) {
     char path[4096];
     const char *dir = r->cfg.output;
-    int rc = exp_path_join(path, sizeof path, dir, "metrics.json", err);
-    if (!rc && remove(path) != 0 && errno != ENOENT)
-        rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
+    int rc = NN_OK;
     int trained = !r->cfg.model_file[0];
     if (!rc && trained) rc = exp_path_join(path, sizeof path, dir, "model.safetensors", err);
     if (!rc && trained) rc = write_model(r, r->net, path, err);
@@ -504,23 +518,33 @@ static int run_evaluate(const exp_run_opts *o, const char *text, size_t len, con
     return exp_evaluate_run(cfg, &eo, NULL, err);
 }
 
+/* One run (no sweep): reused when its folder holds the run of the same key, else computed. */
+static int run_single(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
+                      FILE *progress, nn_err *err) {
+    char key[65];
+    int rc = exp_run_key(cfg, NULL, key, err);
+    if (!rc && exp_run_reuse(o, cfg, key, NULL, out, progress)) {
+        if (out) fprintf(out, "metrics: %s/metrics.json\n", cfg->output);
+        return NN_OK;
+    }
+    return rc ? rc : exp_run_config(o, text, len, cfg, key, out, progress, err);
+}
+
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
     char *text = NULL;
     size_t len = 0;
     exp_config *cfg = malloc(sizeof *cfg);
     int rc = cfg ? run_load_config(o, &text, &len, cfg, err) : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc && o->force && !cfg->evaluate.enabled)
-        rc = NN_FAIL(err, NN_E_INVAL, "%s: --force only applies to an experiment with an evaluate: block", o->file);
     if (!rc && cfg->evaluate.enabled) rc = run_evaluate(o, text, len, cfg, out, progress, err);
     else if (!rc) rc = cfg->sweep.n_axes || cfg->n_variants ? exp_sweep_run(o, text, len, cfg, out, progress, err)
-                                    : exp_run_config(o, text, len, cfg, out, progress, err);
+                                    : run_single(o, text, len, cfg, out, progress, err);
     free(text);
     free(cfg);
     return rc;
 }
 
-int exp_run_config(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
-                   FILE *progress, nn_err *err) {
+int exp_run_config(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, const char *key,
+                   FILE *out, FILE *progress, nn_err *err) {
     run_ctx *r = calloc(1, sizeof *r);
     if (!r) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
     r->o = o;
@@ -528,9 +552,12 @@ int exp_run_config(const exp_run_opts *o, const char *text, size_t len, const ex
     r->text_len = len;
     r->cfg = *cfg;
     r->bsum_s = -1;
-    int rc = run_prepare(r, progress, err);
+    int rc = key ? NN_OK : exp_run_key(cfg, NULL, r->key, err);
+    if (key) snprintf(r->key, sizeof r->key, "%s", key);
+    if (!rc) rc = run_prepare(r, progress, err);
     if (!rc) rc = run_train(r, progress, err);
     if (!rc) rc = run_boundary(r, progress, err);
+    if (!rc) rc = run_retire(r, err);
     if (!rc && r->cfg.bss.enabled) rc = run_bss(r, progress, err);
     if (!rc) rc = run_write(r, err);
     if (!rc && out) run_summary(r, out);

@@ -1,13 +1,13 @@
 /* exp_sweep.c - `sweep:` and `variants:` in experiment files: the experiment run once per variant and point of
- * the grid of the swept parameters, each run in its own folder, finished runs reused on a rerun (resumable),
- * one table row per run in <output>/sweep.csv and a Markdown summary (mean +- std over seeds) in sweep.md. */
+ * the grid of the swept parameters, each run in its own folder, finished runs of the same run key reused on a
+ * rerun (resumable; a changed experiment recomputes the runs it changes), one table row per run in
+ * <output>/sweep.csv and a Markdown summary (mean +- std over seeds) in sweep.md. */
 #include "exp_sweep.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "exp_run.h"
 #include "nn_io.h"
@@ -68,17 +68,6 @@ void exp_sweep_apply(exp_config *c, const char *key, double v) {
     } else if (!strcmp(key, "data.subset")) {
         c->data.subset = (size_t)v;
     }
-}
-
-/* A finished run: metrics.json, and when the experiment attacks, attacks/attacks.json (and the teacher's,
- * which come last, with a defense). */
-static int run_finished(const char *dir, const exp_config *c) {
-    char p[4200];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/metrics.json", dir);
-    if (stat(p, &st) != 0) return 0;
-    snprintf(p, sizeof p, "%s/%sattacks/attacks.json", dir, exp_config_attacks_teacher(c) ? "teacher/" : "");
-    return !c->n_attacks || stat(p, &st) == 0;
 }
 
 #define MAX_COLS 128
@@ -292,6 +281,9 @@ int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp
     size_t points = 1, nv = cfg->n_variants ? cfg->n_variants : 1;
     for (size_t a = 0; a < s->n_axes; a++) points *= s->axis[a].n;
     size_t total = nv * points, done = 0;
+    char key[65];
+    exp_hash_memo memo; /* the data set's files are hashed once for the whole sweep */
+    exp_hash_memo_init(&memo);
     int rc = c && t ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
     /* every variant at a grid point before the next point: a partial sweep compares like with like */
     for (size_t i = 0; i < points && !rc; i++) {
@@ -317,11 +309,10 @@ int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp
                 break;
             }
             strcpy(c->output, dir);
-            if (run_finished(dir, c)) {
-                if (out) fprintf(out, "%s: finished earlier, reused (%s/)\n", what, dir);
-            } else {
+            if ((rc = exp_run_key(c, &memo, key, err))) break;
+            if (!exp_run_reuse(o, c, key, what, out, progress)) {
                 if (out) fprintf(out, "%s (%zu of %zu)\n", what, done + 1, total);
-                rc = exp_run_config(o, text, len, c, out, progress, err);
+                rc = exp_run_config(o, text, len, c, key, out, progress, err);
             }
             if (!rc) rc = add_row(t, dir, v, p, err);
         }
@@ -336,6 +327,7 @@ int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp
     if (!rc && out) fprintf(out, "sweep table: %s/sweep.csv, summary: %s\n%s", cfg->output, dir, md.p);
     nn_jbuf_free(&b);
     nn_jbuf_free(&md);
+    exp_hash_memo_free(&memo);
     if (t) {
         free(t->v);
         free(t->point);

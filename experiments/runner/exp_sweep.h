@@ -13,7 +13,7 @@ int exp_sweep_check(const exp_sweep_axis *s, char *why, size_t cap);
  * teacher's, training temperature). */
 void exp_sweep_apply(exp_config *c, const char *key, double v);
 /* Runs the experiment once per variant and grid point into <output>[/<variant>]/<last key part>-<value>[/...]/
- * (one level per axis), reusing finished runs, then writes <output>/sweep.csv (one row per run: accuracies,
+ * (one level per axis), reusing finished runs of the same run key (exp_run_reuse), then writes <output>/sweep.csv (one row per run: accuracies,
  * boundary similarity, diagnostics, every attack's success rate and robust accuracy) and <output>/sweep.md
  * (the same as mean +- sample standard deviation over train.seed when it is an axis). */
 int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
