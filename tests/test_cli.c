@@ -86,6 +86,8 @@ static void test_help_and_version(void **state) {
     cli(&r, "run", "--help", NULL);
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "--epochs");
+    assert_contains(r.out, "attacks: list is used ONLY by the batch\nevaluation"); /* evaluate: in a training file */
+    assert_contains(r.out, "evaluate.teachers");
     cli(&r, "--version", NULL);
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "BLAS threading");

@@ -3,7 +3,9 @@
  * engine end to end on a tiny synthetic data set (6x6 IDX files in a TEMPER_DATA folder) with two hand-set
  * linear models (T = 1 and a "distilled" copy at T = 20): cells cached and reused, only a changed attack's
  * cells recomputed, --force, the results folder, and resuming after kill -9 at three points (fork + SIGKILL)
- * giving the uninterrupted run's numbers and records byte for byte. Everything lives in a mkdtemp folder. */
+ * giving the uninterrupted run's numbers and records byte for byte; and `evaluate:` in a file that trains (a
+ * sweep, a distillation's teacher): the runs' models evaluated, runs and cells reused, --force. Everything lives
+ * in a mkdtemp folder. */
 #include <dirent.h>
 #include <omp.h>
 #include <setjmp.h>
@@ -226,6 +228,49 @@ static void test_config(void **state) {
                      "t.yaml:1:34: evaluate.samples");
     expect_cfg_error("evaluate: {models: [m]}\nattacks: [{type: pgd}]\ndata: {range: [0, 1]}\n",
                      "t.yaml:3:7: data.name: required");
+    expect_cfg_error("evaluate: {models: [m], teachers: true}\nattacks: [{type: pgd}]\n",
+                     "t.yaml:1:25: evaluate.teachers: only for a file that trains models (model:)");
+    expect_cfg_error("evaluate: {models: [m]}\nattacks: [{type: pgd}]\nsweep: {key: train.seed, values: [1]}\n",
+                     "t.yaml:3:1: sweep: not allowed together with evaluate:");
+
+    /* evaluate: in a file that trains: models optional, teachers allowed, the attacks get evaluate.samples */
+    static const char tr[] = "data: {name: mnist}\n"
+                             "model: [{type: flatten}, {type: dense, units: 10}]\n";
+    char buf[1024];
+    cfg = malloc(sizeof *cfg);
+    assert_non_null(cfg);
+    snprintf(buf, sizeof buf,
+             "%sevaluate: {teachers: true, samples: 9}\nattacks: [{type: fgsm}, {type: cw, samples: 4}]\n"
+             "sweep: {key: train.seed, values: [1, 2]}\n",
+             tr);
+    if (exp_config_parse(buf, strlen(buf), "t.yaml", cfg, &err)) fail_msg("%s", err.msg);
+    assert_true(cfg->evaluate.enabled && cfg->evaluate.trains && cfg->evaluate.teachers);
+    assert_int_equal(cfg->evaluate.n_models, 0);
+    assert_int_equal(cfg->attacks[0].samples, 9);
+    assert_int_equal(cfg->attacks[1].samples, 4);
+    assert_int_equal(cfg->sweep.n_axes, 1);
+    snprintf(buf, sizeof buf, "%sevaluate: {models: [m]}\nattacks: [{type: fgsm}]\n", tr);
+    if (exp_config_parse(buf, strlen(buf), "t.yaml", cfg, &err)) fail_msg("%s", err.msg);
+    assert_true(cfg->evaluate.trains && !cfg->evaluate.teachers);
+    assert_int_equal(cfg->evaluate.n_models, 1);
+    assert_int_equal(cfg->attacks[0].samples, 1000);
+    free(cfg);
+    /* ... with the errors of both kinds of file, at their line:column */
+    snprintf(buf, sizeof buf, "%sevaluate: {teachers: true}\n", tr);
+    expect_cfg_error(buf, "t.yaml:1:1: attacks: required with evaluate:");
+    snprintf(buf, sizeof buf, "%sevaluate:\n  teachers: 1\nattacks: [{type: fgsm}]\n", tr);
+    expect_cfg_error(buf, "t.yaml:4:13: evaluate.teachers: ");
+    snprintf(buf, sizeof buf, "%sevaluate:\n  models: []\nattacks: [{type: fgsm}]\n", tr);
+    expect_cfg_error(buf, "t.yaml:4:11: evaluate.models: no models");
+    snprintf(buf, sizeof buf, "%sevaluate: {}\nattacks: [{type: fgsm, name: a/b}]\n", tr);
+    expect_cfg_error(buf, "t.yaml:4:11: attacks[0]: name 'a/b' must not contain '/'");
+    snprintf(buf, sizeof buf, "%sevaluate: {}\nattacks: [{type: fgsm}]\nvariants: [{name: hard}, {name: evaluate}]\n",
+             tr);
+    expect_cfg_error(buf, "t.yaml:5:26: variants[1]: name 'evaluate' is the folder of the evaluate: results");
+    snprintf(buf, sizeof buf, "%sevaluate: {}\nattacks: [{type: fgsm}]\nmodel_file: x\n", tr);
+    expect_cfg_error(buf, "t.yaml:5:13: model_file: give either model: (to train) or model_file:");
+    snprintf(buf, sizeof buf, "%sevaluate: {}\nattacks: [{type: fgsm}]\ntrain: {epochs: 0}\n", tr);
+    expect_cfg_error(buf, "t.yaml:5:17: train.epochs: must be >= 1");
 }
 
 /* ---- a synthetic data set and two models ---- */
@@ -743,6 +788,187 @@ static void test_resume_after_kill(void **state) {
     }
 }
 
+/* ---- evaluate: in a file that trains ---- */
+
+/* Runs `temper run <g_dir>/<name>.yaml --quiet [extra]` on text; returns the exit status, out and errors in
+ * obuf/ebuf (cap bytes each). */
+static int run_cli(const char *name, const char *text, const char *extra, char *obuf, char *ebuf, size_t cap) {
+    char yaml[600];
+    snprintf(yaml, sizeof yaml, "%s/%s.yaml", g_dir, name);
+    assert_int_equal(nn_io_write_atomic(yaml, text, strlen(text), NULL), 0);
+    FILE *out = tmpfile(), *errs = tmpfile();
+    assert_true(out && errs);
+    char *argv[] = {"temper", "run", yaml, "--quiet", (char *)extra, NULL};
+    int status = exp_main(extra ? 5 : 4, argv, out, errs);
+    rewind(out), rewind(errs);
+    obuf[fread(obuf, 1, cap - 1, out)] = '\0';
+    ebuf[fread(ebuf, 1, cap - 1, errs)] = '\0';
+    fclose(out), fclose(errs);
+    return status;
+}
+
+/* A training experiment: tiny linear nets trained one epoch on the synthetic set, output <g_dir>/<out>, cache
+ * <g_dir>/<out>-cache; `extra` adds sections (sweep:, defense:, evaluate: keys via `ev`). */
+static char *train_text(const char *out, const char *extra, const char *ev) {
+    static char buf[4096];
+    int n = snprintf(buf, sizeof buf,
+                     "name: tev\n"
+                     "output: %s/%s\n"
+                     "data: {name: mnist}\n"
+                     "model: [{type: flatten}, {type: dense, units: 10}]\n"
+                     "train: {epochs: 1, batch_size: 10, seed: 1, optimizer: {type: sgd, lr: 0.1}}\n"
+                     "%s"
+                     "evaluate: {samples: 6, cache: %s/%s-cache%s}\n"
+                     "attacks:\n"
+                     "  - {type: fgsm, eps: [0.1, 0.3], grid: 2}\n",
+                     g_dir, out, extra, g_dir, out, ev);
+    assert_true(n > 0 && (size_t)n < sizeof buf);
+    return buf;
+}
+
+/* Whether <g_dir>/<out>/<sub> exists. */
+static int exists(const char *out, const char *sub) {
+    char p[800];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s/%s", g_dir, out, sub);
+    return stat(p, &st) == 0;
+}
+
+/* results.json of <out>/evaluate: the labels (space-separated) into labels, cells_total and cells_reused. */
+static void eval_summary(const char *out, char *labels, size_t cap, size_t *total, size_t *reused) {
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/evaluate", out);
+    nn_json d;
+    char *t = load_results(sub, &d);
+    const nn_json_val *root = nn_json_root(&d);
+    size_t o = 0;
+    labels[0] = '\0';
+    for (const nn_json_val *m = nn_json_first(&d, get(&d, root, "models")); m; m = nn_json_next(&d, m))
+        o += (size_t)snprintf(labels + o, cap - o, "%s%s", o ? " " : "", get(&d, m, "label")->str);
+    assert_true(o < cap);
+    *total = (size_t)get(&d, root, "cells_total")->u;
+    *reused = (size_t)get(&d, root, "cells_reused")->u;
+    nn_json_free(&d);
+    free(t);
+}
+
+static size_t count_of(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* A sweep of two points with evaluate:: each run trained without attacks, both models evaluated with labels
+ * of their folders; a rerun reuses every run and every cell; --force recomputes both. */
+static void test_train_sweep_evaluate(void **state) {
+    (void)state;
+    fixtures();
+    static char obuf[16384], ebuf[16384];
+    char labels[256], want[800];
+    size_t total = 0, reused = 0;
+    const char *text = train_text("ts", "sweep: {key: train.seed, values: [1, 2]}\n", "");
+    if (run_cli("ts", text, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run: %s", ebuf);
+    assert_contains(obuf, "train.seed = 2 (2 of 2)");
+    assert_contains(obuf, "evaluating the 2 models of tev\n");
+    assert_contains(obuf, "4 cells, 0 reused");
+    eval_summary("ts", labels, sizeof labels, &total, &reused);
+    assert_string_equal(labels, "seed-1 seed-2");
+    assert_int_equal(total, 4); /* 2 models x fgsm at 2 eps (T = 1: no temperature-aware additions) */
+    assert_int_equal(reused, 0);
+    /* the runs finished without attacking: the attacks: list is the batch evaluation's only */
+    assert_true(exists("ts", "seed-1/metrics.json") && exists("ts", "seed-2/model.safetensors"));
+    assert_false(exists("ts", "seed-1/attacks"));
+    assert_false(exists("ts", "seed-2/attacks"));
+    assert_true(exists("ts", "sweep.csv"));
+    assert_true(exists("ts", "evaluate/report.md"));
+    assert_true(exists("ts", "evaluate/models/seed-2/fgsm-eps0.3/records.npy"));
+    assert_true(exists("ts", "evaluate/models/seed-1/fgsm-eps0.1/grid.png"));
+    nn_json d;
+    char *t = load_results("ts/evaluate", &d);
+    const nn_json_val *m0 = nn_json_first(&d, get(&d, nn_json_root(&d), "models"));
+    snprintf(want, sizeof want, "%s/ts/seed-1/model.safetensors", g_dir);
+    assert_string_equal(get(&d, m0, "file")->str, want);
+    assert_string_equal(get(&d, m0, "dir")->str, "models/seed-1");
+    assert_int_equal(get(&d, m0, "test_samples")->u, 6);
+    assert_string_equal(get(&d, get(&d, nn_json_root(&d), "experiment"), "text")->str, text);
+    nn_json_free(&d);
+    free(t);
+
+    /* rerun: every run and every cell reused */
+    if (run_cli("ts", text, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run (rerun): %s", ebuf);
+    assert_int_equal(count_of(obuf, "finished earlier, reused"), 2);
+    assert_int_equal(count_of(obuf, " of 2)"), 0);
+    eval_summary("ts", labels, sizeof labels, &total, &reused);
+    assert_string_equal(labels, "seed-1 seed-2");
+    assert_int_equal(total, 4);
+    assert_int_equal(reused, total);
+    /* another attack list: the runs are still reused (attacks: is not in their keys), the new cells computed */
+    char *edited = strdup(text);
+    memcpy(strstr(edited, "0.1, 0.3"), "0.1, 0.2", 8);
+    if (run_cli("ts", edited, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run (edited): %s", ebuf);
+    assert_int_equal(count_of(obuf, "finished earlier, reused"), 2);
+    eval_summary("ts", labels, sizeof labels, &total, &reused);
+    assert_int_equal(total, 4);
+    assert_int_equal(reused, 2);
+    free(edited);
+
+    /* --force: the runs retrained and every cell recomputed */
+    if (run_cli("ts", text, "--force", obuf, ebuf, sizeof obuf)) fail_msg("temper run --force: %s", ebuf);
+    assert_int_equal(count_of(obuf, "--force: recomputing"), 2);
+    assert_contains(obuf, "train.seed = 1 (1 of 2)");
+    assert_contains(obuf, "4 cells, 0 reused");
+    eval_summary("ts", labels, sizeof labels, &total, &reused);
+    assert_int_equal(total, 4);
+    assert_int_equal(reused, 0);
+    assert_false(exists("ts", "seed-1/attacks"));
+}
+
+/* A single distillation run with evaluate.teachers and evaluate.models: the student ("model"), the teacher it
+ * trained ("teacher"), then the saved model a; the teacher's own attacks do not run either. */
+static void test_train_teachers_evaluate(void **state) {
+    (void)state;
+    fixtures();
+    static char obuf[16384], ebuf[16384];
+    char labels[1024], ev[700], want[1024];
+    size_t total = 0, reused = 0;
+    snprintf(ev, sizeof ev, ", teachers: true, models: [%s/models/a/model.safetensors]", g_dir);
+    const char *text = train_text("td", "defense: {type: distillation, temperature: 2}\n", ev);
+    if (run_cli("td", text, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run: %s", ebuf);
+    assert_contains(obuf, "teacher-student agreement");
+    assert_contains(obuf, "evaluating the 2 models of tev and evaluate.models\n");
+    eval_summary("td", labels, sizeof labels, &total, &reused);
+    snprintf(want, sizeof want, "model teacher %s/models/a", g_dir + 1); /* the leading '/' dropped */
+    assert_string_equal(labels, want);
+    /* student and teacher at T = 2: fgsm, fgsm-T and pgd-margin at 2 eps each; a at T = 1: fgsm only */
+    assert_int_equal(total, 6 + 6 + 2);
+    assert_int_equal(reused, 0);
+    assert_false(exists("td", "attacks"));
+    assert_false(exists("td", "teacher/attacks"));
+    nn_json d;
+    char *t = load_results("td/evaluate", &d);
+    const nn_json_val *models = get(&d, nn_json_root(&d), "models"), *tm = nn_json_at(&d, models, 1);
+    snprintf(want, sizeof want, "%s/td/teacher/model.safetensors", g_dir);
+    assert_string_equal(get(&d, tm, "file")->str, want);
+    assert_int_equal(get(&d, tm, "temperature")->num, 2);
+    assert_int_equal(get(&d, nn_json_at(&d, models, 0), "temperature")->num, 2);
+    assert_int_equal(get(&d, nn_json_at(&d, models, 2), "temperature")->num, 1);
+    nn_json_free(&d);
+    free(t);
+    if (run_cli("td", text, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run (rerun): %s", ebuf);
+    assert_contains(obuf, "finished earlier, reused");
+    eval_summary("td", labels, sizeof labels, &total, &reused);
+    assert_int_equal(reused, 14);
+
+    /* without evaluate.teachers: no teacher; a run that trains none warns when asked for teachers */
+    text = train_text("tn", "", ", teachers: true");
+    if (run_cli("tn", text, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run: %s", ebuf);
+    assert_contains(ebuf, "temper: warning: evaluate.teachers: no run of ");
+    eval_summary("tn", labels, sizeof labels, &total, &reused);
+    assert_string_equal(labels, "model");
+    assert_int_equal(total, 2);
+}
+
 /* ---- runtime errors and the command line ---- */
 
 static void test_errors_and_cli(void **state) {
@@ -796,6 +1022,8 @@ int main(void) {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_cache_reuse_and_force),
         cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_train_sweep_evaluate),
+        cmocka_unit_test(test_train_teachers_evaluate),
         cmocka_unit_test(test_errors_and_cli),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -15,6 +15,7 @@
 #include "test_util.h"
 
 #include "exp_config.h"
+#include "exp_yaml.h"
 #include "nn_optim.h"
 
 static const char FULL[] =
@@ -691,6 +692,7 @@ static void test_canon(void **state) {
         {"bss: {samples: 10}\n", "bss:     # block style\n  samples: 10\n"},
         {"lr: 0.1", "lr: 1e-1"},
         {"boundary: {samples: 20, steps: 5}\n", "boundary: {steps: 5, samples: 20}  # keys in another order\n"},
+        {"bss: {samples: 10}\n", "bss: {samples: 10}\nevaluate: {teachers: true, cache: c, models: [m]}\n"},
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         char *t = canon_of(edited(buf, sizeof buf, same[i].from, same[i].to));
@@ -719,6 +721,36 @@ static void test_canon(void **state) {
     }
 }
 
+/* The schema's field tables as exp_config.h declares them: non-empty, distinct keys, and the top-level one is the
+ * list an unknown top-level key's message names (test_errors_keys). */
+static void test_tables(void **state) {
+    (void)state;
+    const exp_table *t[] = {exp_config_top_table(),     exp_config_layer_table(),   exp_config_train_table(),
+                            exp_config_attack_table(),  exp_config_teacher_table(), exp_config_defense_table(),
+                            exp_config_view_table(),    exp_config_boundary_table(), exp_config_bss_table()};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        assert_non_null(t[i]);
+        assert_true(t[i]->n > 0);
+        for (size_t a = 0; a < t[i]->n; a++)
+            for (size_t b = 0; b < a; b++)
+                if (!strcmp(t[i]->fields[a].key, t[i]->fields[b].key))
+                    fail_msg("table %zu: key '%s' twice", i, t[i]->fields[a].key);
+    }
+    char keys[512];
+    size_t o = 0;
+    for (size_t a = 0; a < t[0]->n; a++)
+        o += (size_t)snprintf(keys + o, sizeof keys - o, "%s%s", a ? ", " : "", t[0]->fields[a].key);
+    assert_string_equal(keys, "name, output, threads, data, model, model_file, train, teacher, defense, attacks, sweep, "
+                              "variants, bss, boundary, evaluate");
+    const exp_choice *k = exp_config_defense_kinds();
+    size_t n = 0;
+    for (; k[n].name; n++)
+        assert_int_not_equal(exp_config_defense_mask(k[n].value), 0); /* each kind accepts keys of its own */
+    assert_true(n >= 4);
+    exp_attack a = exp_attack_default(ATK_CW, ATK_L2);
+    assert_int_not_equal(exp_config_attack_mask(&a), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),         cmocka_unit_test(test_defaults),
@@ -728,7 +760,7 @@ int main(void) {
         cmocka_unit_test(test_errors_utf8),  cmocka_unit_test(test_validators),
         cmocka_unit_test(test_load),         cmocka_unit_test(test_attacks),
         cmocka_unit_test(test_errors_attacks),       cmocka_unit_test(test_defense),
-        cmocka_unit_test(test_canon),
+        cmocka_unit_test(test_canon),        cmocka_unit_test(test_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,6 @@ int exp_config_set_variants(exp_yaml *y, yaml_node_t *v, const char *key, void *
 /* bss: (exp_config_bss.c). */
 int exp_config_set_bss(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
 int exp_config_set_boundary(exp_yaml *y, yaml_node_t *v, const char *key, void *base, nn_err *err);
-const exp_table *exp_config_train_table(void);
 
 /* ---- custom setters ---- */
 
@@ -238,10 +237,11 @@ static int set_eval_models(exp_yaml *y, yaml_node_t *v, const char *key, void *b
 }
 
 static const exp_field evaluate_fields[] = {
-    {.key = "models", .type = EXP_F_CUSTOM, .set = set_eval_models, .flags = EXP_REQUIRED},
+    {.key = "models", .type = EXP_F_CUSTOM, .set = set_eval_models}, /* required without model: (validate) */
     {EXP_KEY("samples", EXP_F_SIZE, exp_evaluate_cfg, samples), EXP_GE(1)},
     {EXP_KEY("temperature_aware", EXP_F_BOOL, exp_evaluate_cfg, temperature_aware)},
     {EXP_STR("cache", exp_evaluate_cfg, cache)},
+    {EXP_KEY("teachers", EXP_F_BOOL, exp_evaluate_cfg, teachers)}, /* only with model: (validate) */
 };
 static const exp_table evaluate_table = EXP_TABLE(evaluate_fields);
 
@@ -254,7 +254,7 @@ static int set_evaluate(exp_yaml *y, yaml_node_t *v, const char *key, void *base
     e->temperature_aware = 1;
     snprintf(e->cache, sizeof e->cache, "results/.cache");
     if (v->type == YAML_SCALAR_NODE && exp_yaml_is_null(v))
-        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a mapping with models: [...], got null");
+        return exp_yaml_fail(y, v, key, NN_E_INVAL, err, "expected a mapping such as {models: [...]}, got null");
     int rc = exp_yaml_apply(y, v, key, &evaluate_table, EXP_ALL_FIELDS, NULL, e, err);
     if (!rc && !e->cache[0])
         rc = exp_yaml_fail(y, exp_yaml_map_get(y, v, "cache", NULL), "evaluate.cache", NN_E_INVAL, err,
@@ -377,30 +377,58 @@ static int validate_model(exp_yaml *y, const exp_config *cfg, nn_err *err) {
     return exp_yaml_fail(y, at, key, rc, err, "%.*s: %s", (int)klen, kind, msg);
 }
 
-/* An evaluate: experiment: no training keys, the attacks' default sample count, data: optional. */
+/* The attacks: list of a file with evaluate: required, and evaluate.samples the default of every attack that
+ * gives no samples: of its own (before exp_config_check_attacks). */
+static int evaluate_attacks(exp_yaml *y, exp_config *cfg, nn_err *err) {
+    yaml_node_t *root = exp_yaml_root(y), *list = exp_yaml_map_get(y, root, "attacks", NULL);
+    if (!cfg->n_attacks)
+        return exp_yaml_fail(y, list ? list : root, "attacks", NN_E_INVAL, err,
+                             "required with evaluate: (a non-empty list: the battery run on every model)");
+    for (size_t i = 0; i < cfg->n_attacks; i++)
+        if (!exp_yaml_map_get(y, exp_yaml_node(y, list->data.sequence.items.start[i]), "samples", NULL))
+            cfg->attacks[i].samples = cfg->evaluate.samples;
+    return NN_OK;
+}
+
+/* An evaluate: experiment (no model:): no training keys, evaluate.models required, data: optional. */
 static int validate_evaluate(exp_yaml *y, exp_config *cfg, nn_err *err) {
-    static const char *const banned[] = {"model", "model_file", "train", "defense", "teacher",
-                                         "sweep", "variants", "bss", "boundary"};
-    yaml_node_t *root = exp_yaml_root(y), *k = NULL;
+    static const char *const banned[] = {"model_file", "train", "defense", "teacher",
+                                         "sweep",      "variants", "bss",  "boundary"};
+    yaml_node_t *root = exp_yaml_root(y), *k = NULL, *ev = exp_yaml_map_get(y, root, "evaluate", NULL);
     for (size_t i = 0; i < sizeof banned / sizeof banned[0]; i++)
         if (exp_yaml_map_get(y, root, banned[i], &k))
             return exp_yaml_fail(y, k, banned[i], NN_E_INVAL, err,
-                                 "not allowed together with evaluate: (an evaluate: experiment attacks the saved "
-                                 "models that evaluate.models names; it trains nothing)");
+                                 "not allowed together with evaluate: in a file without model: (such a file "
+                                 "attacks the saved models that evaluate.models names; it trains nothing)");
+    if (!exp_yaml_map_get(y, ev, "models", NULL))
+        return exp_yaml_fail(y, ev, "evaluate.models", NN_E_INVAL, err,
+                             "required (model files or glob patterns) unless the file trains a model (model:)");
+    if (exp_yaml_map_get(y, ev, "teachers", &k))
+        return exp_yaml_fail(y, k, "evaluate.teachers", NN_E_INVAL, err,
+                             "only for a file that trains models (model:): the teachers its runs train");
     yaml_node_t *data = exp_yaml_map_get(y, root, "data", &k);
     cfg->evaluate.has_data = data != NULL;
     cfg->evaluate.has_range = data && exp_yaml_map_get(y, data, "range", NULL);
     nn_err e;
     nn_err_clear(&e);
     if (data && nn_data_cfg_validate(&cfg->data, &e)) return exp_yaml_fail(y, k, "data", e.code, err, "%s", e.msg);
-    yaml_node_t *list = exp_yaml_map_get(y, root, "attacks", NULL);
-    if (!cfg->n_attacks)
-        return exp_yaml_fail(y, list ? list : root, "attacks", NN_E_INVAL, err,
-                             "required with evaluate: (a non-empty list: the battery run on every model)");
-    for (size_t i = 0; i < cfg->n_attacks; i++) /* the evaluate.samples default */
-        if (!exp_yaml_map_get(y, exp_yaml_node(y, list->data.sequence.items.start[i]), "samples", NULL))
-            cfg->attacks[i].samples = cfg->evaluate.samples;
-    return exp_config_check_attacks(y, cfg, err);
+    int rc = evaluate_attacks(y, cfg, err);
+    return rc ? rc : exp_config_check_attacks(y, cfg, err);
+}
+
+/* evaluate: in a training experiment (after the training checks, before the attacks'): the runs' models are
+ * evaluated into <output>/evaluate/, so no variant of that name (model_file: beside model: is already an error). */
+static int validate_train_evaluate(exp_yaml *y, exp_config *cfg, nn_err *err) {
+    yaml_node_t *root = exp_yaml_root(y);
+    yaml_node_t *vl = exp_yaml_map_get(y, root, "variants", NULL);
+    for (size_t i = 0; i < cfg->n_variants; i++)
+        if (!strcmp(cfg->variants[i].name, "evaluate")) {
+            char key[32];
+            snprintf(key, sizeof key, "variants[%zu]", i);
+            return exp_yaml_fail(y, exp_yaml_node(y, vl->data.sequence.items.start[i]), key, NN_E_INVAL, err,
+                                 "name 'evaluate' is the folder of the evaluate: results; choose another");
+        }
+    return evaluate_attacks(y, cfg, err);
 }
 
 /* Runs the modules' validators; their messages get the path and the mark of the section's key. */
@@ -408,7 +436,8 @@ static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
     nn_err e;
     nn_err_clear(&e);
     yaml_node_t *root = exp_yaml_root(y), *dk, *tk, *ok = NULL, *sk = NULL;
-    if (cfg->evaluate.enabled) return validate_evaluate(y, cfg, err);
+    cfg->evaluate.trains = cfg->evaluate.enabled && exp_yaml_map_get(y, root, "model", NULL) != NULL;
+    if (cfg->evaluate.enabled && !cfg->evaluate.trains) return validate_evaluate(y, cfg, err);
     if (!exp_yaml_map_get(y, root, "data", &dk)) return exp_yaml_fail(y, root, "data", NN_E_INVAL, err, "required");
     yaml_node_t *train = exp_yaml_map_get(y, root, "train", &tk);
     if (train) {
@@ -434,6 +463,7 @@ static int validate(exp_yaml *y, exp_config *cfg, nn_err *err) {
     if (nn_train_cfg_validate(&cfg->train, &e))
         return exp_yaml_fail(y, tk, "train", e.code, err, "%s", e.msg);
     if ((rc = exp_config_check_defense(y, cfg, err))) return rc;
+    if (cfg->evaluate.enabled && (rc = validate_train_evaluate(y, cfg, err))) return rc;
     return exp_config_check_attacks(y, cfg, err);
 }
 

@@ -45,6 +45,7 @@
  *                                    # defense.temperature, defense.alpha, train.temperature, train.epochs,
  *                                    # train.seed, data.subset
  *   attacks:                         # run on the trained model's test set, results in <output>/attacks/
+ *                                    # (with evaluate: by the batch evaluation only, see below)
  *     - {type: fgsm, eps: [0.1, 0.2, 0.3]}               # fgsm | fgm | bim | bim-l2 | pgd | pgd-l2
  *     - {type: pgd, eps: 0.3, iters: 40, step: 0.01, restarts: 1, random_start: true,
  *        loss: ce, temperature: 1, kappa: 0, targeted: false, targets: all}   # loss: ce | margin
@@ -54,15 +55,28 @@
  *     - {type: deepfool, iters: 50, overshoot: 0.02}
  *     # every attack also takes: name (default the type), samples (first N test images, 1000),
  *     # grid (rows of grid.png, 16), seed (1). Attacks run in batches of at least 128.
- *   evaluate:                        # batch evaluation of saved models (exp_evaluate.h) instead of training:
- *     models:                        # required, non-empty: model files or glob(3) patterns, expanded, sorted,
- *       - results/x/t-?/model.safetensors # duplicates removed (a pattern matching nothing: a warning)
+ *   evaluate:                        # batch evaluation (exp_evaluate.h) of saved models and/or of the models
+ *                                    # this file trains
+ *     models:                        # model files or glob(3) patterns, expanded, sorted, duplicates removed
+ *       - results/x/t-?/model.safetensors # (a pattern matching nothing: a warning); required without model:
  *     samples: 1000                  # first N test images, for every attack that gives no samples: of its own
  *     temperature_aware: true        # models trained at T > 1 also face attacks at T (exp_evaluate.h)
  *     cache: results/.cache          # the cell store (exp_cache.h)
- *   # With evaluate:, the attacks: list is required; data: is optional (it overrides the data set and, when
- *   # data.range is given, the pixel range that each model's metadata names); model:, model_file:, train:,
- *   # defense:, teacher:, sweep:, variants:, bss: and boundary: are errors.
+ *     teachers: false                # with model: also evaluate the teachers the runs trained
+ *   # With evaluate:, the attacks: list is required and every attack without samples: of its own takes
+ *   # evaluate.samples. Two kinds of file:
+ *   # - without model: (an evaluate: experiment): it trains nothing and attacks the models evaluate.models
+ *   #   names; data: is optional (it overrides the data set and, when data.range is given, the pixel range that
+ *   #   each model's metadata names); model_file:, train:, defense:, teacher:, sweep:, variants:, bss: and
+ *   #   boundary: are errors; evaluate.teachers: too.
+ *   # - with model: (a training experiment, single run, sweep: and/or variants:): every run trains (or is
+ *   #   reused) as without evaluate:, but runs no attacks of its own (attacks: is not part of the run key);
+ *   #   then one batch evaluation attacks each run's model.safetensors in the sweep's order (labelled by its
+ *   #   folder under output:, e.g. "temperature-10", "kd/subset-600/seed-0"; a single run's "model"), after
+ *   #   each the teacher the run trained (<run>/teacher/model.safetensors, label "<run>/teacher") when
+ *   #   evaluate.teachers, then the models of evaluate.models (optional), with the attacks: list, into
+ *   #   <output>/evaluate/. Each model's data set and range come from its metadata. model_file: is an error
+ *   #   and no variant may be named "evaluate".
  */
 #ifndef EXP_CONFIG_H
 #define EXP_CONFIG_H
@@ -157,6 +171,8 @@ typedef struct exp_variant {
 /* evaluate: (see the schema above). */
 typedef struct exp_evaluate_cfg {
     int enabled;                               /* an evaluate: block was given */
+    int trains;                                /* the file also trains (model:): evaluate the runs' models */
+    int teachers;                              /* with trains: also the teachers the runs trained (default 0) */
     char models[EXP_MAX_EVAL_MODELS][512];     /* paths or glob(3) patterns, as written */
     size_t n_models;
     size_t samples;                            /* default 1000 */
@@ -211,6 +227,35 @@ void exp_config_default(exp_config *cfg);
  * custom key of the schema has no canonical form yet (a new EXP_F_CUSTOM key needs a line in
  * exp_config_canon.c). */
 int exp_config_canon(const exp_config *cfg, char **text, nn_err *err);
+
+/* ---- the schema's field tables (exp_config*.c), for exp_config_canon.c which walks them ---- */
+
+struct exp_table;
+struct exp_choice;
+/* The top-level keys (exp_config.c): exp_config's fields. Static data, valid for the process's life. */
+const struct exp_table *exp_config_top_table(void);
+/* The keys of one model: layer (exp_config.c), each with its NN_F_* bit: an nn_layer_cfg. */
+const struct exp_table *exp_config_layer_table(void);
+/* The keys of train: (exp_config.c): an nn_train_cfg (also a teacher's train:). */
+const struct exp_table *exp_config_train_table(void);
+/* The keys of one attacks: item (exp_config_attack.c), bits per kind (exp_config_attack_mask): an exp_attack. */
+const struct exp_table *exp_config_attack_table(void);
+/* The keys of teacher: (exp_config_defense.c): an exp_teacher. */
+const struct exp_table *exp_config_teacher_table(void);
+/* The keys of defense: (exp_config_defense.c), bits per kind (exp_config_defense_mask): an exp_defense. */
+const struct exp_table *exp_config_defense_table(void);
+/* The keys of one defense.views item (ddgsd, exp_config_defense.c): a def_ddgsd_view. */
+const struct exp_table *exp_config_view_table(void);
+/* The keys of boundary: (exp_config_defense.c): an exp_boundary. */
+const struct exp_table *exp_config_boundary_table(void);
+/* The keys of bss: (exp_config_bss.c): an exp_bss_spec. */
+const struct exp_table *exp_config_bss_table(void);
+/* defense.type's names and EXP_DEFENSE_* values, ending with {NULL, 0} (exp_config_defense.c). */
+const struct exp_choice *exp_config_defense_kinds(void);
+/* The field bits of defense_table that defense kind EXP_DEFENSE_* accepts (exp_config_defense.c). */
+unsigned exp_config_defense_mask(int kind);
+/* The field bits of attack_table that the kind of attack a accepts (exp_config_attack.c). */
+unsigned exp_config_attack_mask(const exp_attack *a);
 
 /* Parses the experiment file at path into cfg (defaults first, then the file), then validates every
  * module config. Errors: "<path>:<line>:<col>: <dotted.key>: <problem>" in err->msg. */

@@ -21,20 +21,6 @@
 #include "nn_io.h"
 #include "nn_json.h"
 
-/* The schema's tables (exp_config.c, exp_config_attack.c, exp_config_defense.c, exp_config_bss.c). */
-const exp_table *exp_config_top_table(void);
-const exp_table *exp_config_layer_table(void);
-const exp_table *exp_config_train_table(void);
-const exp_table *exp_config_attack_table(void);
-const exp_table *exp_config_teacher_table(void);
-const exp_table *exp_config_defense_table(void);
-const exp_table *exp_config_view_table(void);
-const exp_table *exp_config_boundary_table(void);
-const exp_table *exp_config_bss_table(void);
-const exp_choice *exp_config_defense_kinds(void);
-unsigned exp_config_defense_mask(int kind);
-unsigned exp_config_attack_mask(const exp_attack *a);
-
 /* Top-level keys that never change what a run computes: where it goes, how it is labelled, how many threads
  * (results do not depend on them), and the keys a sweep has already applied to the run's config. */
 static const char *const top_omitted[] = {"name", "output", "threads", "sweep", "variants", "evaluate", NULL};

@@ -200,8 +200,8 @@ typedef struct ev_ctx {
     const exp_config *cfg;
     const exp_evaluate_opts *o;
     const char *root; /* the cell store */
-    char **files;
-    size_t n_files;
+    char **files;   /* o->models' files first (n_given of them), then evaluate.models' */
+    size_t n_files, n_given;
     ev_model *m;
     size_t n_m;
     ev_data *data;
@@ -307,12 +307,27 @@ static int files_add(ev_ctx *x, const char *path, size_t *cap, nn_err *err) {
     return NN_OK;
 }
 
-/* evaluate.models -> x->files: literal paths must exist; patterns are expanded (matching nothing: a warning);
- * sorted, duplicates removed. */
+/* Whether file is among x->files[0..n). */
+static int files_has(const ev_ctx *x, size_t n, const char *file) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(x->files[i], file)) return 1;
+    return 0;
+}
+
+/* x->files: the caller's models (o->models, in order; each must exist), then evaluate.models: literal paths
+ * must exist; patterns are expanded (matching nothing: a warning); sorted, duplicates (of the caller's
+ * models too) removed. */
 static int expand_models(ev_ctx *x, nn_err *err) {
     const exp_evaluate_cfg *e = &x->cfg->evaluate;
     size_t cap = 0;
     int rc = NN_OK;
+    for (size_t i = 0; i < x->o->n_models && !rc; i++) {
+        struct stat st;
+        const char *p = x->o->models[i].file;
+        if (stat(p, &st) != 0) return NN_FAIL(err, NN_E_IO, "%s: %s: %s", x->cfg->path, p, strerror(errno));
+        if (!files_has(x, x->n_files, p)) rc = files_add(x, p, &cap, err);
+    }
+    size_t given = x->n_given = x->n_files;
     for (size_t i = 0; i < e->n_models && !rc; i++) {
         const char *p = e->models[i];
         struct stat st;
@@ -338,10 +353,10 @@ static int expand_models(ev_ctx *x, nn_err *err) {
     if (!x->n_files)
         return NN_FAIL(err, NN_E_INVAL, "%s: evaluate.models: no model file found (every pattern matched nothing)",
                        x->cfg->path);
-    qsort(x->files, x->n_files, sizeof *x->files, cmp_str);
-    size_t k = 1;
-    for (size_t i = 1; i < x->n_files; i++) {
-        if (!strcmp(x->files[i], x->files[k - 1]))
+    qsort(x->files + given, x->n_files - given, sizeof *x->files, cmp_str);
+    size_t k = given;
+    for (size_t i = given; i < x->n_files; i++) {
+        if ((k > given && !strcmp(x->files[i], x->files[k - 1])) || files_has(x, given, x->files[i]))
             free(x->files[i]);
         else
             x->files[k++] = x->files[i];
@@ -350,23 +365,31 @@ static int expand_models(ev_ctx *x, nn_err *err) {
     return NN_OK;
 }
 
-/* The label: the path minus "./", a leading "results/" and a trailing "/model.safetensors" or ".safetensors";
- * made unique among the first i models with "#2", "#3", ...; dir: the label with '/' -> "__". */
+/* The label: the caller's (o->models), else the path minus "./", a leading "results/" and a trailing
+ * "/model.safetensors" or ".safetensors"; made unique among the first i models with "#2", "#3", ...; dir: the
+ * label with '/' -> "__". */
 static void model_names(ev_ctx *x, size_t i) {
     ev_model *m = &x->m[i];
-    const char *p = m->file;
-    while (p[0] == '.' && p[1] == '/')
-        p += 2;
-    while (*p == '/')
-        p++;
-    if (!strncmp(p, "results/", 8)) p += 8;
-    size_t len = strlen(p);
-    static const char *const tails[] = {"/model.safetensors", ".safetensors"};
-    for (size_t t = 0; t < 2; t++) {
-        size_t tl = strlen(tails[t]);
-        if (len > tl && !strcmp(p + len - tl, tails[t])) {
-            len -= tl;
-            break;
+    const char *p = m->file, *given = NULL;
+    for (size_t j = 0; i < x->n_given && j < x->o->n_models && !given; j++) /* o->models less its duplicates */
+        if (!strcmp(x->o->models[j].file, m->file)) given = x->o->models[j].label;
+    size_t len;
+    if (given) {
+        p = given, len = strlen(p);
+    } else {
+        while (p[0] == '.' && p[1] == '/')
+            p += 2;
+        while (*p == '/')
+            p++;
+        if (!strncmp(p, "results/", 8)) p += 8;
+        len = strlen(p);
+        static const char *const tails[] = {"/model.safetensors", ".safetensors"};
+        for (size_t t = 0; t < 2; t++) {
+            size_t tl = strlen(tails[t]);
+            if (len > tl && !strcmp(p + len - tl, tails[t])) {
+                len -= tl;
+                break;
+            }
         }
     }
     if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) p = "model", len = 5;

@@ -1,6 +1,7 @@
 /* exp_evaluate.h - batch evaluation: one attack battery on many saved models, cached per cell.
  *
- * An experiment file with an `evaluate:` block (exp_config.h) names model files (paths or glob patterns) and
+ * An experiment file with an `evaluate:` block (exp_config.h) names model files (paths or glob patterns), or
+ * trains them (a file with model:, whose runs' models exp_run.c passes in exp_evaluate_opts.models), and gives
  * an `attacks:` list. For every model: its data set and pixel range come from its metadata (temper.data,
  * temper.range; `data:` overrides), the gradient-masking diagnostics are measured on the first
  * evaluate.samples test images, and the battery is the attacks: list plus, when temperature_aware and the
@@ -21,7 +22,8 @@
  * results.json: {"format": "temper-evaluate-1", "experiment": {path, name, sha256, text}, temper_version,
  * git_commit, seed, threads, blas {config, threads, parallel_mode}, libraries {libyaml, zlib, libpng, openblas},
  * started (UTC ISO 8601), wall_seconds, cells_total, cells_reused, force, samples, temperature_aware,
- * "models": [{label (the path minus "./", "results/", "/model.safetensors"; "#2"... when taken), dir
+ * "models": [{label (the path minus "./", "results/", "/model.safetensors"; or the caller's label, see
+ * exp_evaluate_opts.models; "#2"... when taken), dir
  * ("models/<label with / -> __>"), file, sha256, data, range [lo, hi], temperature, test_samples,
  * clean_accuracy, diagnostics {samples, mean_abs_logit, std_abs_logit, frac_zero_gradient,
  * frac_saturated_softmax, mean_gradient_l2}, warnings [lines],
@@ -104,6 +106,12 @@ enum {
     EXP_KILL_BEFORE_RESULTS /* after every cell and the results folder's other files, before results.json */
 };
 
+/* A model given by the caller rather than by evaluate.models: a training experiment's runs (exp_run.c). */
+typedef struct exp_evaluate_model {
+    const char *file;  /* its model.safetensors */
+    const char *label; /* its label in results.json ("temperature-10", "kd/seed-0/teacher"; NULL: from file) */
+} exp_evaluate_model;
+
 typedef struct exp_evaluate_opts {
     int force;          /* recompute every cell (exp_cell_commit_replace) */
     int quiet;          /* no progress lines (warnings still go to progress) */
@@ -111,6 +119,8 @@ typedef struct exp_evaluate_opts {
     FILE *progress;     /* progress and warnings (NULL: none); a terminal gets one line redrawn */
     const char *text;   /* the experiment file's bytes for results.json (NULL: read from cfg->path) */
     size_t text_len;
+    const exp_evaluate_model *models; /* evaluated first, in this order, then evaluate.models (borrowed) */
+    size_t n_models;
     int kill_at;        /* EXP_KILL_*: tests only (see above) */
     size_t kill_cell;
 } exp_evaluate_opts;
@@ -120,12 +130,15 @@ typedef struct exp_evaluate_stats {
     double seconds;
 } exp_evaluate_stats;
 
-/* Runs the evaluate: experiment cfg (cfg->evaluate.enabled): expands the model patterns, evaluates every
- * model (cells reused from cfg->evaluate.cache unless o->force), writes the results folder cfg->output
- * (created) with results.json last, then calls exp_report_write on it. Prints progress to o->progress and a
- * table of clean and worst-case robust accuracy to o->out. st (may be NULL) receives the counts.
- * Errors: no model found, a model or its data that cannot be loaded or do not match (naming the file), attack
- * errors, file errors (naming the path), report errors. Cells finished before an error stay in the store.
+/* Runs the evaluate: experiment cfg (cfg->evaluate.enabled): the models o->models (in their order, labelled
+ * as given), then those of cfg->evaluate.models (patterns expanded, sorted, duplicates of any earlier model
+ * removed; labelled by their path), each made unique ("#2"); evaluates every model (cells reused from
+ * cfg->evaluate.cache unless o->force), writes the results folder cfg->output (created) with results.json last,
+ * then calls exp_report_write on it. Prints progress to o->progress and a table of clean and worst-case robust
+ * accuracy to o->out. st (may be NULL) receives the counts.
+ * Errors: no model at all, a literal evaluate.models path or an o->models file missing, a model or its data
+ * that cannot be loaded or do not match (naming the file), attack errors, file errors (naming the path),
+ * report errors. Cells finished before an error stay in the store.
  * Not thread-safe (one evaluation per process at a time; concurrent processes may share a cache). */
 int exp_evaluate_run(const struct exp_config *cfg, const exp_evaluate_opts *o, exp_evaluate_stats *st, nn_err *err);
 

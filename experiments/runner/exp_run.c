@@ -501,12 +501,9 @@ static void run_free(run_ctx *r) {
     nn_jbuf_free(&r->bcsv);
 }
 
-/* An evaluate: experiment: BLAS check and threads as for training, then the batch evaluation. */
-static int run_evaluate(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
-                        FILE *progress, nn_err *err) {
-    if (o->epochs)
-        return NN_FAIL(err, NN_E_INVAL, "%s: --epochs does not apply to an evaluate: experiment (it trains nothing)",
-                       o->file);
+/* The batch evaluation of cfg (BLAS check and threads as for training), models (may be NULL) first. */
+static int run_evaluate(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg,
+                        const exp_evaluate_model *models, size_t n_models, FILE *out, FILE *progress, nn_err *err) {
     nn_err blas = {0};
     if (nn_sys_check_blas(&blas)) {
         if (!o->allow_any_blas) return NN_FAIL(err, blas.code, "%s", blas.msg);
@@ -514,7 +511,7 @@ static int run_evaluate(const exp_run_opts *o, const char *text, size_t len, con
     }
     exp_threads_set(cfg->threads);
     exp_evaluate_opts eo = {.force = o->force, .quiet = o->quiet, .out = out, .progress = progress, .text = text,
-                            .text_len = len};
+                            .text_len = len, .models = models, .n_models = n_models};
     return exp_evaluate_run(cfg, &eo, NULL, err);
 }
 
@@ -530,14 +527,95 @@ static int run_single(const exp_run_opts *o, const char *text, size_t len, const
     return rc ? rc : exp_run_config(o, text, len, cfg, key, out, progress, err);
 }
 
+/* Every run of cfg: a sweep (sweep: and/or variants:) or a single run. */
+static int run_all(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
+                   FILE *progress, nn_err *err) {
+    return cfg->sweep.n_axes || cfg->n_variants ? exp_sweep_run(o, text, len, cfg, out, progress, err)
+                                                : run_single(o, text, len, cfg, out, progress, err);
+}
+
+/* The models a training experiment produced, in the sweep's order: each run's model.safetensors, labelled by
+ * its folder under cfg->output ("model" for a single run), then, when evaluate.teachers, the teacher the run
+ * trained ("<label>/teacher"). m[2 * runs] receives *n models whose strings are malloc'd (models_free). */
+static int run_models(const exp_config *cfg, exp_config *c, exp_evaluate_model *m, size_t *n, nn_err *err) {
+    size_t runs = exp_sweep_count(cfg), olen = strlen(cfg->output);
+    char path[4096], label[1024];
+    int rc = NN_OK;
+    *n = 0;
+    for (size_t i = 0; i < runs && !rc; i++) {
+        if ((rc = exp_sweep_point(cfg, i, c, NULL, NULL, NULL, 0, err))) break;
+        const char *rel = c->output + olen + (c->output[olen] == '/'); /* "" for a single run */
+        int teacher = cfg->evaluate.teachers && exp_config_has_teacher(c) && !c->teacher.model_file[0] &&
+                      !c->teacher.n_ensemble; /* exp_distill.c trains it, run_write saves it in teacher/ */
+        for (int t = 0; t <= teacher && !rc; t++) {
+            const char *file = t ? "teacher/model.safetensors" : "model.safetensors";
+            rc = exp_path_join(path, sizeof path, c->output, file, err);
+            snprintf(label, sizeof label, "%s%s%s", rel, rel[0] && t ? "/" : "", t ? "teacher" : rel[0] ? "" : "model");
+            exp_evaluate_model *e = &m[*n];
+            if (!rc && (!(e->file = strdup(path)) || !(e->label = strdup(label)))) {
+                free((char *)e->file);
+                rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+            }
+            if (!rc) (*n)++;
+        }
+    }
+    return rc;
+}
+
+static void models_free(exp_evaluate_model *m, size_t n) {
+    for (size_t i = 0; m && i < n; i++) {
+        free((char *)m[i].file);
+        free((char *)m[i].label);
+    }
+    free(m);
+}
+
+/* A training experiment with evaluate: its runs without attacks (trained or reused), then the batch evaluation
+ * of their models (and teachers, evaluate.teachers) and of evaluate.models into <output>/evaluate/ with the
+ * attacks: list. */
+static int run_train_evaluate(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
+                              FILE *progress, nn_err *err) {
+    size_t runs = exp_sweep_count(cfg), n = 0;
+    exp_config *rcfg = malloc(sizeof *rcfg), *ecfg = malloc(sizeof *ecfg);
+    exp_evaluate_model *m = calloc(2 * runs, sizeof *m);
+    int rc = rcfg && ecfg && m ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc) {
+        *rcfg = *cfg;
+        rcfg->n_attacks = 0; /* the attacks: list is the batch evaluation's: not in the runs, nor in their keys */
+        rc = run_all(o, text, len, rcfg, out, progress, err);
+    }
+    if (!rc) rc = run_models(rcfg, ecfg, m, &n, err);
+    if (!rc && cfg->evaluate.teachers && n == runs && progress)
+        fprintf(progress, "temper: warning: evaluate.teachers: no run of %s trains a teacher\n", cfg->path);
+    if (!rc) {
+        *ecfg = *cfg;
+        ecfg->evaluate.has_data = ecfg->evaluate.has_range = 0; /* every model's data and range: its metadata */
+        rc = exp_path_join(ecfg->output, sizeof ecfg->output, cfg->output, "evaluate", err);
+    }
+    if (!rc && out)
+        fprintf(out, "evaluating the %zu model%s of %s%s\n", n, n == 1 ? "" : "s", cfg->name,
+                cfg->evaluate.n_models ? " and evaluate.models" : "");
+    if (!rc) rc = run_evaluate(o, text, len, ecfg, m, n, out, progress, err);
+    free(rcfg);
+    free(ecfg);
+    models_free(m, n);
+    return rc;
+}
+
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err) {
     char *text = NULL;
     size_t len = 0;
     exp_config *cfg = malloc(sizeof *cfg);
     int rc = cfg ? run_load_config(o, &text, &len, cfg, err) : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc && cfg->evaluate.enabled) rc = run_evaluate(o, text, len, cfg, out, progress, err);
-    else if (!rc) rc = cfg->sweep.n_axes || cfg->n_variants ? exp_sweep_run(o, text, len, cfg, out, progress, err)
-                                    : run_single(o, text, len, cfg, out, progress, err);
+    if (!rc && cfg->evaluate.enabled && !cfg->evaluate.trains && o->epochs)
+        rc = NN_FAIL(err, NN_E_INVAL, "%s: --epochs does not apply to an evaluate: experiment (it trains nothing)",
+                     o->file);
+    else if (!rc && cfg->evaluate.enabled && !cfg->evaluate.trains)
+        rc = run_evaluate(o, text, len, cfg, NULL, 0, out, progress, err);
+    else if (!rc && cfg->evaluate.enabled)
+        rc = run_train_evaluate(o, text, len, cfg, out, progress, err);
+    else if (!rc)
+        rc = run_all(o, text, len, cfg, out, progress, err);
     free(text);
     free(cfg);
     return rc;

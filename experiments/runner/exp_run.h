@@ -24,7 +24,7 @@ typedef struct exp_run_opts {
     size_t epochs;      /* > 0 overrides train.epochs */
     int quiet;          /* no progress lines */
     int allow_any_blas; /* run even if OpenBLAS is not the OpenMP build */
-    int force;          /* recompute: every run (training files), every cell (evaluate: files) */
+    int force;          /* recompute: every run (training files), every cell (evaluate:) */
 } exp_run_opts;
 
 /* Loads the experiment, trains, evaluates on the test set and writes into the output folder
@@ -33,7 +33,10 @@ typedef struct exp_run_opts {
  * metrics.json there (and attacks.json) is removed before the first new file, so a folder holds a
  * metrics.json only when every file in it belongs to one finished run. A folder that already holds the
  * run of the same key is reused (exp_run_reuse) unless o->force. Prints a summary to out. A file with an
- * evaluate: block runs the batch evaluation instead (exp_evaluate.h). */
+ * evaluate: block and no model: runs the batch evaluation instead (exp_evaluate.h); one with model: runs every
+ * run (sweep and variants included) without attacks (its attacks: list out of the runs and their keys), then
+ * the batch evaluation of the runs' models (and teachers, evaluate.teachers) and of evaluate.models into
+ * <output>/evaluate/ (exp_config.h); o->force recomputes both the runs and the cells. */
 int exp_run(const exp_run_opts *o, FILE *out, FILE *progress, nn_err *err);
 
 struct exp_config;

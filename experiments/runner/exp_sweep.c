@@ -271,51 +271,64 @@ static int run_dir(char *dir, size_t cap, const exp_config *cfg, size_t v, const
     return NN_OK;
 }
 
+size_t exp_sweep_count(const exp_config *cfg) {
+    size_t n = cfg->n_variants ? cfg->n_variants : 1;
+    for (size_t a = 0; a < cfg->sweep.n_axes; a++)
+        n *= cfg->sweep.axis[a].n;
+    return n;
+}
+
+int exp_sweep_point(const exp_config *cfg, size_t i, exp_config *c, size_t *variant, double *point, char *what,
+                    size_t wcap, nn_err *err) {
+    const exp_sweep *s = &cfg->sweep;
+    size_t nv = cfg->n_variants ? cfg->n_variants : 1, v = i % nv, rest = i / nv, w = 0;
+    double p[EXP_MAX_AXES] = {0};
+    char dir[4096], tmp[1024];
+    if (!what || !wcap) what = tmp, wcap = sizeof tmp;
+    *c = *cfg;
+    if (cfg->n_variants) c->defense = cfg->variants[v].defense;
+    what[0] = '\0';
+    w += (size_t)snprintf(what, wcap, "%s", cfg->n_variants ? cfg->variants[v].name : "");
+    for (size_t a = s->n_axes; a-- > 0;) { /* the last axis varies fastest */
+        p[a] = s->axis[a].values[rest % s->axis[a].n];
+        rest /= s->axis[a].n;
+    }
+    for (size_t a = 0; a < s->n_axes; a++) {
+        exp_sweep_apply(c, s->axis[a].key, p[a]);
+        if (w < wcap) w += (size_t)snprintf(what + w, wcap - w, "%s%s = %g", w ? ", " : "", s->axis[a].key, p[a]);
+    }
+    exp_defense_finish(c);
+    int rc = run_dir(dir, sizeof dir, cfg, v, p, err);
+    if (!rc && strlen(dir) >= sizeof c->output) rc = NN_FAIL(err, NN_E_INVAL, "%s: output folder name too long", dir);
+    if (rc) return rc;
+    strcpy(c->output, dir);
+    if (variant) *variant = v;
+    if (point) memcpy(point, p, sizeof p);
+    return NN_OK;
+}
+
 int exp_sweep_run(const exp_run_opts *o, const char *text, size_t len, const exp_config *cfg, FILE *out,
                   FILE *progress, nn_err *err) {
-    const exp_sweep *s = &cfg->sweep;
     exp_config *c = malloc(sizeof *c);
     sweep_table *t = calloc(1, sizeof *t);
     nn_jbuf b = {0}, md = {0};
     char dir[4096], what[1024];
-    size_t points = 1, nv = cfg->n_variants ? cfg->n_variants : 1;
-    for (size_t a = 0; a < s->n_axes; a++) points *= s->axis[a].n;
-    size_t total = nv * points, done = 0;
+    size_t total = exp_sweep_count(cfg);
     char key[65];
     exp_hash_memo memo; /* the data set's files are hashed once for the whole sweep */
     exp_hash_memo_init(&memo);
     int rc = c && t ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "out of memory");
     /* every variant at a grid point before the next point: a partial sweep compares like with like */
-    for (size_t i = 0; i < points && !rc; i++) {
-        for (size_t v = 0; v < nv && !rc; v++, done++) {
-            double p[EXP_MAX_AXES] = {0};
-            *c = *cfg;
-            if (cfg->n_variants) c->defense = cfg->variants[v].defense;
-            size_t w = 0, rest = i;
-            w += (size_t)snprintf(what + w, sizeof what - w, "%s", cfg->n_variants ? cfg->variants[v].name : "");
-            for (size_t a = s->n_axes; a-- > 0;) { /* the last axis varies fastest */
-                p[a] = s->axis[a].values[rest % s->axis[a].n];
-                rest /= s->axis[a].n;
-            }
-            for (size_t a = 0; a < s->n_axes; a++) {
-                exp_sweep_apply(c, s->axis[a].key, p[a]);
-                if (w < sizeof what)
-                    w += (size_t)snprintf(what + w, sizeof what - w, "%s%s = %g", w ? ", " : "", s->axis[a].key, p[a]);
-            }
-            exp_defense_finish(c);
-            if ((rc = run_dir(dir, sizeof dir, cfg, v, p, err))) break;
-            if (strlen(dir) >= sizeof c->output) {
-                rc = NN_FAIL(err, NN_E_INVAL, "%s: output folder name too long", dir);
-                break;
-            }
-            strcpy(c->output, dir);
-            if ((rc = exp_run_key(c, &memo, key, err))) break;
-            if (!exp_run_reuse(o, c, key, what, out, progress)) {
-                if (out) fprintf(out, "%s (%zu of %zu)\n", what, done + 1, total);
-                rc = exp_run_config(o, text, len, c, key, out, progress, err);
-            }
-            if (!rc) rc = add_row(t, dir, v, p, err);
+    for (size_t i = 0; i < total && !rc; i++) {
+        double p[EXP_MAX_AXES];
+        size_t v;
+        if ((rc = exp_sweep_point(cfg, i, c, &v, p, what, sizeof what, err))) break;
+        if ((rc = exp_run_key(c, &memo, key, err))) break;
+        if (!exp_run_reuse(o, c, key, what, out, progress)) {
+            if (out) fprintf(out, "%s (%zu of %zu)\n", what, i + 1, total);
+            rc = exp_run_config(o, text, len, c, key, out, progress, err);
         }
+        if (!rc) rc = add_row(t, c->output, v, p, err);
     }
     if (!rc) write_csv(&b, cfg, t);
     if (!rc) write_md(&md, cfg, t);
