@@ -296,17 +296,6 @@ static void test_progress_format(void **state) {
 #define SYN_W 6
 #define SYN_K 3
 
-/* IDX file: magic {0, 0, 0x08, ndim}, big-endian uint32 dims, then the bytes. */
-static void write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {
-    uint8_t hdr[4 + 4 * 3] = {0, 0, 0x08, (uint8_t)ndim};
-    for (int d = 0; d < ndim; d++)
-        for (int b = 0; b < 4; b++)
-            hdr[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
-    const void *parts[2] = {hdr, data};
-    size_t lens[2] = {4 + 4 * (size_t)ndim, n};
-    assert_int_equal(nn_io_write_atomic_v(path, parts, lens, 2, NULL), 0);
-}
-
 /* <dir>/mnist/<prefix>-{images-idx3,labels-idx1}-ubyte with n samples: class c = i % 3 lights row 2c. */
 static void write_split(const char *dir, const char *prefix, uint32_t n) {
     uint8_t *im = calloc((size_t)n * SYN_H * SYN_W, 1), *lb = malloc(n);
@@ -321,9 +310,9 @@ static void write_split(const char *dir, const char *prefix, uint32_t n) {
     char path[1024];
     uint32_t dims[3] = {n, SYN_H, SYN_W};
     snprintf(path, sizeof path, "%s/mnist/%s-images-idx3-ubyte", dir, prefix);
-    write_idx(path, 3, dims, im, (size_t)n * SYN_H * SYN_W);
+    test_write_idx(path, 3, dims, im, (size_t)n * SYN_H * SYN_W);
     snprintf(path, sizeof path, "%s/mnist/%s-labels-idx1-ubyte", dir, prefix);
-    write_idx(path, 1, dims, lb, n);
+    test_write_idx(path, 1, dims, lb, n);
     free(im);
     free(lb);
 }

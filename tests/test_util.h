@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "nn_io.h"
+
 /* Fails naming the index when |a[i] - b[i]| > atol + rtol * |b[i]| for some i. */
 static inline void assert_close_array(const float *a, const float *b, size_t n, double atol, double rtol,
                                       const char *what) {
@@ -84,6 +86,18 @@ static inline void rm_rf(const char *path) {
     }
     if (d) closedir(d);
     rmdir(path);
+}
+
+/* Writes an uncompressed IDX file (ubyte, ndim <= 3): magic {0, 0, 0x08, ndim}, big-endian uint32 dims, then
+ * the n bytes of data, atomically; fails the test on error. */
+static inline void test_write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {
+    uint8_t hdr[4 + 4 * 3] = {0, 0, 0x08, (uint8_t)ndim};
+    for (int d = 0; d < ndim; d++)
+        for (int b = 0; b < 4; b++)
+            hdr[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
+    const void *parts[2] = {hdr, data};
+    size_t lens[2] = {4 + 4 * (size_t)ndim, n};
+    assert_int_equal(nn_io_write_atomic_v(path, parts, lens, 2, NULL), 0);
 }
 
 #endif
