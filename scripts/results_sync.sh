@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # Keeps the small files of a long run in git so that a later session (a fresh machine) resumes it.
-#   scripts/results_sync.sh save NAME [--models]
+#   scripts/results_sync.sh save NAME [--models[=GLOB]]
 #                                           results/NAME -> docs/results/NAME (metrics, logs, attack tables,
-#                                           sweep tables; with --models also each model.safetensors, so that a
-#                                           later batch evaluation finds the trained students; never adversarial
-#                                           examples)
+#                                           sweep tables; with --models also each model.safetensors, or those
+#                                           whose path below results/NAME matches GLOB, so that a later batch
+#                                           evaluation finds the trained students; never adversarial examples)
 #   scripts/results_sync.sh restore NAME   docs/results/NAME -> results/NAME (existing files kept)
 # A sweep reuses every run folder whose metrics.json holds the experiment's run key (and attacks/attacks.json
 # when it attacks), so a restored folder resumes where the saved one stopped; a changed experiment recomputes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}; name=${2:-}; models=${3:-}
-[[ ($mode == save || $mode == restore) && -n $name && $name != */* && ($models == "" || $models == --models) ]] ||
-  { echo "usage: scripts/results_sync.sh save NAME [--models] | restore NAME" >&2; exit 2; }
-model_pattern=metrics.json; [[ -n $models ]] && model_pattern=model.safetensors
+[[ ($mode == save || $mode == restore) && -n $name && $name != */* && ($models == "" || $models == --models*) ]] ||
+  { echo "usage: scripts/results_sync.sh save NAME [--models[=GLOB]] | restore NAME" >&2; exit 2; }
+model_glob=./metrics.json/none; [[ $models == --models ]] && model_glob='*/model.safetensors'
+[[ $models == --models=* ]] && model_glob="./${models#--models=}"
 if [[ $mode == save ]]; then
   src=results/$name; dst=docs/results/$name
   [[ -d $src ]] || { echo "results_sync.sh: $src: no such folder" >&2; exit 1; }
   (cd "$src" && find . \( -name metrics.json -o -name train_log.csv -o -name sweep.csv -o -name sweep.md \
-      -o -path '*attacks/attacks.json' -o -path '*attacks/summary.csv' -o -name bss.json -o -name boundary.csv -o -name "$model_pattern" \) \
+      -o -path '*attacks/attacks.json' -o -path '*attacks/summary.csv' -o -name bss.json -o -name boundary.csv -o -path "$model_glob" \) \
       -print0) | while IFS= read -r -d '' f; do
     mkdir -p "$dst/$(dirname "$f")"; cp -p "$src/$f" "$dst/$f"
   done
