@@ -5,28 +5,26 @@
  * Two phases. 1: per model, its net and test set (loaded once per data set and range), clean predictions,
  * diagnostics, then every cell: key -> found (reused) or computed in a work folder and committed; the cell's
  * summaries come from its records.npy either way, so a reused cell gives exactly the numbers of a computed one.
- * Only the store changes in phase 1. 2: the results folder: results.json removed first (a mixture of old and
- * new files never looks finished), the cells' files copied, worst case and samples.csv per model, results.json,
- * then the report. */
+ * Only the store changes in phase 1. 2 (exp_evaluate_out.c): the results folder: results.json removed first (a
+ * mixture of old and new files never looks finished), the cells' files copied, worst case and samples.csv per
+ * model, results.json, then the report. */
 #include "exp_evaluate.h"
 
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
-#include <png.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <yaml.h>
-#include <zlib.h>
 
 #include "atk_diag.h"
 #include "exp_attack_int.h"
 #include "exp_cache.h"
 #include "exp_config.h"
+#include "exp_evaluate_int.h"
 #include "exp_json.h"
 #include "exp_progress.h"
 #include "exp_report.h"
@@ -37,15 +35,10 @@
 #include "nn_png.h"
 #include "nn_sys.h"
 
-#define EV_FORMAT "temper-evaluate-1"
-#define EV_CELL_FORMAT "temper-eval-cell-1"
-#define EV_MAX_BATTERY (2 * EXP_MAX_ATTACKS + 1)
-#define EV_PATH EXP_CACHE_PATH_MAX
-#define EV_WARN 8192
 
 /* ---- worst case ---- */
 
-static float rec_dist(const float *r, int norm) {
+float ev_rec_dist(const float *r, int norm) {
     return r[norm == EXP_NORM_L0 ? EXP_REC_L0 : norm == EXP_NORM_L2 ? EXP_REC_L2 : EXP_REC_LINF];
 }
 
@@ -61,7 +54,7 @@ size_t exp_worst_case(const exp_records *cells, size_t n_cells, const unsigned c
             double idx = r[EXP_REC_INDEX];
             if (!(idx >= 0 && idx < (double)n_samples)) continue;
             size_t i = (size_t)idx;
-            if (!clean_correct[i] || !((double)rec_dist(r, norm) <= bound)) continue;
+            if (!clean_correct[i] || !((double)ev_rec_dist(r, norm) <= bound)) continue;
             any = 1;
             if (r[EXP_REC_PRED] != r[EXP_REC_LABEL]) robust[i] = 0;
         }
@@ -139,95 +132,17 @@ size_t exp_evaluate_battery(const exp_attack *a, size_t n, float T, int temperat
     return m;
 }
 
-/* ---- state ---- */
-
-typedef struct ev_cell {
-    size_t ai;        /* index into the model's battery */
-    float eps;        /* bounded: this cell's eps; < 0: unbounded */
-    char run[96];     /* folder name: the attack's name, "-eps<eps>" for bounded attacks */
-    char key[65];
-    char *dir;        /* the finished cell folder, owned */
-    int reused, grid; /* grid: the cell holds a grid.png */
-    double seconds;   /* the attack's time in the run that computed the cell (NaN: unknown) */
-    size_t n_runs;
-    atk_summary sum[1 + EXP_MAX_EPS]; /* bounded: its eps; unbounded: none, then each eps of the grid */
-    size_t n_sum;
-} ev_cell;
-
-/* One threat model of the worst case and its result. */
-typedef struct ev_threat {
-    int norm; /* EXP_NORM_* */
-    float eps;
-    size_t robust;
-    unsigned char *counted; /* [n_cells]: the cell has a record within the bound */
-} ev_threat;
-
-typedef struct ev_model {
-    const char *file; /* borrowed from the expanded list */
-    char label[256], dir[300], sha[65];
-    nn_data_cfg dc;
-    float T;
-    exp_attack bat[EV_MAX_BATTERY];
-    int added[EV_MAX_BATTERY];
-    size_t n_bat;
-    ev_cell *cells;
-    size_t n_cells;
-    size_t n_samples, max_m; /* images of the worst case; rows of samples.csv */
-    size_t n_in;
-    double clean_acc;
-    int *pred, *y;     /* [max_m] clean predictions and labels */
-    size_t *tid;       /* [max_m] test-set indices */
-    atk_diag diag;
-    char warn[EV_WARN];
-    ev_threat *wc;
-    size_t n_wc;
-} ev_model;
-
-/* A loaded test set, and the hashes of its prefixes used by cell keys. */
-typedef struct ev_hash {
-    size_t n;
-    char x[65], y[65];
-} ev_hash;
-
-typedef struct ev_data {
-    nn_data_cfg dc;
-    nn_dataset test;
-    ev_hash *h;
-    size_t n_h;
-} ev_data;
-
-typedef struct ev_ctx {
-    const exp_config *cfg;
-    const exp_evaluate_opts *o;
-    const char *root; /* the cell store */
-    char **files;   /* o->models' files first (n_given of them), then evaluate.models' */
-    size_t n_files, n_given;
-    ev_model *m;
-    size_t n_m;
-    ev_data *data;
-    size_t n_data;
-    exp_hash_memo memo;
-    size_t need; /* test images loaded per data set */
-    size_t total, done, reused, computed;
-    double t0;
-    char started[32];
-    FILE *pf; /* progress (NULL: quiet) */
-    int tty;
-    double last, cell_t0;
-    const char *what_model, *what_run;
-} ev_ctx;
-
 /* The tests' kill hook (exp_evaluate.h). */
-static void kill_point(const exp_evaluate_opts *o, int at, size_t k) {
+void ev_kill_point(const exp_evaluate_opts *o, int at, size_t k) {
     if (o->kill_at != at || (at != EXP_KILL_BEFORE_RESULTS && o->kill_cell != k)) return;
     fflush(NULL);
     raise(SIGKILL);
 }
 
-static const char *norm_name(int norm) { return norm == EXP_NORM_L0 ? "l0" : norm == EXP_NORM_L2 ? "l2" : "linf"; }
+const char *ev_norm_name(int norm) { return norm == EXP_NORM_L0 ? "l0" : norm == EXP_NORM_L2 ? "l2" : "linf"; }
 
 /* The norm an attack's distortion and eps grid are measured in. */
-static int attack_norm(const exp_attack *a) {
+int ev_attack_norm(const exp_attack *a) {
     if (a->cfg.kind == ATK_JSMA) return EXP_NORM_L0;
     return a->cfg.norm == ATK_L2 ? EXP_NORM_L2 : EXP_NORM_LINF;
 }
@@ -564,7 +479,7 @@ static int cell_key(ev_ctx *x, const ev_model *m, ev_data *d, ev_cell *c, nn_err
     return rc;
 }
 
-static void json_summary(exp_json *j, const atk_summary *s, const exp_attack *a) {
+void ev_json_summary(exp_json *j, const atk_summary *s, const exp_attack *a) {
     exp_json_object_begin(j);
     exp_attack_json_summary(j, s, a);
     exp_json_object_end(j);
@@ -612,7 +527,7 @@ static int cell_json(const ev_model *m, const ev_cell *c, exp_json *j, nn_err *e
     exp_json_kv_uint(j, "runs", c->n_runs);
     exp_json_kv_number(j, "seconds", c->seconds);
     exp_json_key(j, "summary");
-    json_summary(j, &c->sum[0], a);
+    ev_json_summary(j, &c->sum[0], a);
     exp_json_object_end(j);
     return exp_json_finish(j, err);
 }
@@ -657,10 +572,10 @@ static int cell_compute(ev_ctx *x, ev_model *m, nn_net *net, const nn_dataset *t
     if (!rc) rc = cell_json(m, c, &j, err);
     if (rc) goto fail;
     x->computed++;
-    kill_point(x->o, EXP_KILL_BEFORE_COMMIT, x->computed);
+    ev_kill_point(x->o, EXP_KILL_BEFORE_COMMIT, x->computed);
     rc = x->o->force ? exp_cell_commit_replace(&cell, j.b.p, j.b.len, err) : exp_cell_commit(&cell, j.b.p, j.b.len, err);
     if (!rc && !(c->dir = strdup(cell.dir))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc) kill_point(x->o, EXP_KILL_AFTER_COMMIT, x->computed);
+    if (!rc) ev_kill_point(x->o, EXP_KILL_AFTER_COMMIT, x->computed);
 fail:
     exp_cell_abort(&cell);
     exp_json_free(&j);
@@ -672,7 +587,7 @@ fail:
 }
 
 /* records.npy of a finished cell folder: float32 [n, EXP_REC_COLS]. */
-static int records_load(const char *dir, nn_npy *a, nn_err *err) {
+int ev_records_load(const char *dir, nn_npy *a, nn_err *err) {
     char path[EV_PATH];
     int rc = exp_path_join(path, sizeof path, dir, "records.npy", err);
     if (!rc) rc = nn_npy_read(path, a, err);
@@ -722,7 +637,7 @@ static int cell_run(ev_ctx *x, ev_model *m, ev_data *d, nn_net *net, ev_cell *c,
     } else {
         rc = cell_compute(x, m, net, &d->test, c, err);
     }
-    if (!rc) rc = records_load(c->dir, &rec, err);
+    if (!rc) rc = ev_records_load(c->dir, &rec, err);
     if (!rc) rc = cell_summarize(m, c, rec.data, rec.dims[0], err);
     nn_npy_free(&rec);
     if (rc) return rc;
@@ -822,347 +737,6 @@ done:
     return rc;
 }
 
-/* ---- phase 2: the results folder ---- */
-
-static int cmp_threat(const void *a, const void *b) {
-    const ev_threat *x = a, *y = b;
-    return x->norm != y->norm ? (x->norm > y->norm) - (x->norm < y->norm) : (x->eps > y->eps) - (x->eps < y->eps);
-}
-
-/* The threat models of a model's battery: every (norm, eps) of any attack's grid, sorted by norm, then eps. */
-static int model_threats(ev_model *m, nn_err *err) {
-    size_t cap = 0;
-    for (size_t i = 0; i < m->n_bat; i++)
-        cap += m->bat[i].n_eps;
-    m->wc = calloc(cap ? cap : 1, sizeof *m->wc);
-    if (!m->wc) return NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    for (int norm = EXP_NORM_LINF; norm <= EXP_NORM_L0; norm++) {
-        size_t first = m->n_wc;
-        for (size_t i = 0; i < m->n_bat; i++) {
-            if (attack_norm(&m->bat[i]) != norm) continue;
-            for (size_t e = 0; e < m->bat[i].n_eps; e++) {
-                size_t j = first;
-                while (j < m->n_wc && m->wc[j].eps != m->bat[i].eps[e])
-                    j++;
-                if (j == m->n_wc) m->wc[m->n_wc++] = (ev_threat){.norm = norm, .eps = m->bat[i].eps[e]};
-            }
-        }
-        qsort(m->wc + first, m->n_wc - first, sizeof *m->wc, cmp_threat);
-    }
-    return NN_OK;
-}
-
-static int copy_file(const char *from, const char *to, nn_err *err) {
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = nn_io_read_all(from, &buf, &len, err);
-    if (!rc) rc = nn_io_write_atomic(to, buf, len, err);
-    free(buf);
-    return rc;
-}
-
-/* Copies a cell's records.npy (and grid.png) into <mdir>/<run>/. */
-static int cell_copy(const ev_cell *c, const char *mdir, nn_err *err) {
-    char sub[EV_PATH], from[EV_PATH], to[EV_PATH];
-    int rc = exp_path_join(sub, sizeof sub, mdir, c->run, err);
-    if (!rc) rc = exp_mkdir_p(sub, err);
-    for (int f = 0; f < 1 + c->grid && !rc; f++) {
-        const char *name = f ? "grid.png" : "records.npy";
-        rc = exp_path_join(from, sizeof from, c->dir, name, err);
-        if (!rc) rc = exp_path_join(to, sizeof to, sub, name, err);
-        if (!rc) rc = copy_file(from, to, err);
-    }
-    return rc;
-}
-
-/* samples.csv: one row per image of the largest sample set; per run its outcome (targeted "all": any target
- * reached; pred and distortions of the successful run with the least distortion, else of the first), empty
- * where the run did not cover the image; the worst case per threat model (empty beyond n_samples). */
-static int write_samples(const ev_model *m, const exp_records *rec, const unsigned char *rob, const char *path,
-                         nn_err *err) {
-    size_t n = m->max_m, nc = m->n_cells;
-    long *best = malloc((nc * n > 0 ? nc * n : 1) * sizeof *best);
-    if (!best) return NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path);
-    for (size_t c = 0; c < nc; c++) {
-        long *b = best + c * n;
-        int norm = attack_norm(&m->bat[m->cells[c].ai]);
-        for (size_t i = 0; i < n; i++)
-            b[i] = -1;
-        for (size_t j = 0; j < rec[c].n; j++) {
-            const float *q = rec[c].rows + j * EXP_REC_COLS;
-            double idx = q[EXP_REC_INDEX];
-            if (!(idx >= 0 && idx < (double)n)) continue;
-            size_t i = (size_t)idx;
-            const float *cur = b[i] < 0 ? NULL : rec[c].rows + (size_t)b[i] * EXP_REC_COLS;
-            if (!cur || (q[EXP_REC_SUCCESS] != 0 && (cur[EXP_REC_SUCCESS] == 0 || rec_dist(q, norm) < rec_dist(cur, norm))))
-                b[i] = (long)j;
-        }
-    }
-    nn_jbuf b = {0};
-    nn_jbuf_puts(&b, "test_index,label,clean_pred");
-    for (size_t c = 0; c < nc; c++) {
-        const char *r = m->cells[c].run;
-        nn_jbuf_printf(&b, ",%s_success,%s_pred,%s_l0,%s_l2,%s_linf", r, r, r, r, r);
-    }
-    for (size_t t = 0; t < m->n_wc; t++)
-        nn_jbuf_printf(&b, ",worst_%s_%g_robust", norm_name(m->wc[t].norm), exp_float_decimal(m->wc[t].eps));
-    nn_jbuf_puts(&b, "\n");
-    for (size_t i = 0; i < n; i++) {
-        nn_jbuf_printf(&b, "%zu,%d,%d", m->tid[i], m->y[i], m->pred[i]);
-        for (size_t c = 0; c < nc; c++) {
-            long k = best[c * n + i];
-            const float *q = k < 0 ? NULL : rec[c].rows + (size_t)k * EXP_REC_COLS;
-            if (!q) nn_jbuf_puts(&b, ",,,,,");
-            else
-                nn_jbuf_printf(&b, ",%d,%d,%.0f,%.9g,%.9g", q[EXP_REC_SUCCESS] != 0, (int)q[EXP_REC_PRED],
-                               (double)q[EXP_REC_L0], (double)q[EXP_REC_L2], (double)q[EXP_REC_LINF]);
-        }
-        for (size_t t = 0; t < m->n_wc; t++)
-            if (i < m->n_samples) nn_jbuf_printf(&b, ",%d", rob[t * m->n_samples + i]);
-            else nn_jbuf_puts(&b, ",");
-        nn_jbuf_puts(&b, "\n");
-    }
-    int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path) : nn_io_write_atomic(path, b.p, b.len, err);
-    nn_jbuf_free(&b);
-    free(best);
-    return rc;
-}
-
-/* Phase 2 for one model: its folder, the cells' files, the worst case, samples.csv. */
-static int model_write(ev_ctx *x, ev_model *m, nn_err *err) {
-    char mdir[EV_PATH], path[EV_PATH];
-    size_t nc = m->n_cells, ns = m->n_samples;
-    nn_npy *arr = calloc(nc ? nc : 1, sizeof *arr);
-    exp_records *rec = calloc(nc ? nc : 1, sizeof *rec);
-    unsigned char *cc = malloc(ns), *rob = NULL;
-    int rc = arr && rec && cc ? model_threats(m, err) : NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc && !(rob = malloc(m->n_wc * ns + 1))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
-    if (!rc) rc = exp_path_join(path, sizeof path, x->cfg->output, "models", err);
-    if (!rc) rc = exp_path_join(mdir, sizeof mdir, path, m->dir, err);
-    if (!rc) rc = exp_mkdir_p(mdir, err);
-    for (size_t c = 0; c < nc && !rc; c++) {
-        rc = cell_copy(&m->cells[c], mdir, err);
-        if (!rc) rc = records_load(m->cells[c].dir, &arr[c], err);
-        if (!rc) rec[c] = (exp_records){arr[c].data, arr[c].dims[0]};
-    }
-    for (size_t i = 0; i < ns && !rc; i++)
-        cc[i] = m->pred[i] == m->y[i];
-    for (size_t t = 0; t < m->n_wc && !rc; t++) {
-        ev_threat *w = &m->wc[t];
-        if (!(w->counted = malloc(nc + 1))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
-        else w->robust = exp_worst_case(rec, nc, cc, ns, w->norm, (double)w->eps, rob + t * ns, w->counted);
-    }
-    if (!rc) rc = exp_path_join(path, sizeof path, mdir, "samples.csv", err);
-    if (!rc) rc = write_samples(m, rec, rob, path, err);
-    for (size_t c = 0; arr && c < nc; c++)
-        nn_npy_free(&arr[c]);
-    free(arr);
-    free(rec);
-    free(cc);
-    free(rob);
-    return rc;
-}
-
-/* The warning lines as a JSON list of strings. */
-static void json_lines(exp_json *j, const char *key, const char *text) {
-    exp_json_key(j, key);
-    exp_json_array_begin(j);
-    for (const char *p = text; *p;) {
-        const char *e = strchr(p, '\n');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        char line[1024];
-        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
-        exp_json_string(j, line);
-        p += len + (e != NULL);
-    }
-    exp_json_array_end(j);
-}
-
-static void json_cell(exp_json *j, const ev_model *m, const ev_cell *c) {
-    const exp_attack *a = &m->bat[c->ai];
-    char path[1024];
-    exp_json_object_begin(j);
-    exp_json_kv_string(j, "attack", a->name);
-    exp_json_kv_string(j, "run", c->run);
-    exp_json_kv_string(j, "kind", atk_name(&a->cfg));
-    exp_json_kv_string(j, "norm", norm_name(attack_norm(a)));
-    exp_json_kv_number(j, "eps", c->eps >= 0 ? exp_float_decimal(c->eps) : NAN);
-    exp_json_kv_string(j, "added", m->added[c->ai] ? "temperature-aware" : NULL);
-    exp_json_kv_string(j, "key", c->key);
-    exp_json_key(j, "reused");
-    exp_json_bool(j, c->reused);
-    exp_json_kv_number(j, "seconds", c->seconds);
-    exp_json_key(j, "params");
-    exp_json_object_begin(j);
-    exp_attack_json_params(j, a);
-    exp_json_object_end(j);
-    snprintf(path, sizeof path, "models/%s/%s/records.npy", m->dir, c->run);
-    exp_json_kv_string(j, "records", path);
-    snprintf(path, sizeof path, "models/%s/%s/grid.png", m->dir, c->run);
-    exp_json_kv_string(j, "grid", c->grid ? path : NULL);
-    exp_json_key(j, "summaries");
-    exp_json_array_begin(j);
-    for (size_t s = 0; s < c->n_sum; s++)
-        json_summary(j, &c->sum[s], a);
-    exp_json_array_end(j);
-    exp_json_object_end(j);
-}
-
-static void json_model(exp_json *j, const ev_model *m) {
-    exp_json_object_begin(j);
-    exp_json_kv_string(j, "label", m->label);
-    char dir[400];
-    snprintf(dir, sizeof dir, "models/%s", m->dir);
-    exp_json_kv_string(j, "dir", dir);
-    exp_json_kv_string(j, "file", m->file);
-    exp_json_kv_string(j, "sha256", m->sha);
-    exp_json_kv_string(j, "data", m->dc.name);
-    exp_json_key(j, "range");
-    exp_json_array_begin(j);
-    exp_json_number(j, exp_float_decimal(m->dc.lo));
-    exp_json_number(j, exp_float_decimal(m->dc.hi));
-    exp_json_array_end(j);
-    exp_json_kv_number(j, "temperature", exp_float_decimal(m->T));
-    exp_json_kv_uint(j, "test_samples", m->n_samples);
-    exp_json_kv_number(j, "clean_accuracy", m->clean_acc);
-    exp_attack_json_diag(j, &m->diag);
-    json_lines(j, "warnings", m->warn);
-    exp_json_key(j, "cells");
-    exp_json_array_begin(j);
-    for (size_t c = 0; c < m->n_cells; c++)
-        json_cell(j, m, &m->cells[c]);
-    exp_json_array_end(j);
-    exp_json_key(j, "worst_case");
-    exp_json_array_begin(j);
-    for (size_t t = 0; t < m->n_wc; t++) {
-        const ev_threat *w = &m->wc[t];
-        exp_json_object_begin(j);
-        exp_json_kv_string(j, "norm", norm_name(w->norm));
-        exp_json_kv_number(j, "eps", exp_float_decimal(w->eps));
-        exp_json_kv_uint(j, "samples", m->n_samples);
-        exp_json_kv_uint(j, "robust", w->robust);
-        exp_json_kv_number(j, "robust_accuracy", (double)w->robust / (double)m->n_samples);
-        exp_json_key(j, "attacks");
-        exp_json_array_begin(j);
-        for (size_t c = 0; c < m->n_cells; c++)
-            if (w->counted[c]) exp_json_string(j, m->cells[c].run);
-        exp_json_array_end(j);
-        exp_json_object_end(j);
-    }
-    exp_json_array_end(j);
-    exp_json_object_end(j);
-}
-
-/* The provenance members of results.json. */
-static void json_provenance(exp_json *j, const ev_ctx *x, const char *text, size_t len) {
-    nn_sys_info s;
-    nn_sys_info_get(&s);
-    char sha[65];
-    exp_sha256_hex(text, len, sha);
-    exp_json_kv_string(j, "format", EV_FORMAT);
-    exp_json_key(j, "experiment");
-    exp_json_object_begin(j);
-    exp_json_kv_string(j, "path", x->cfg->path);
-    exp_json_kv_string(j, "name", x->cfg->name);
-    exp_json_kv_string(j, "sha256", sha);
-    exp_json_kv_string(j, "text", text);
-    exp_json_object_end(j);
-    exp_json_kv_string(j, "temper_version", TEMPER_VERSION);
-    exp_json_kv_string(j, "git_commit", TEMPER_GIT);
-    exp_json_kv_uint(j, "seed", x->cfg->n_attacks ? x->cfg->attacks[0].cfg.seed : 0); /* each cell has its own */
-    exp_json_kv_uint(j, "threads", (unsigned long long)s.threads);
-    exp_json_key(j, "blas");
-    exp_json_object_begin(j);
-    exp_json_kv_string(j, "config", s.blas_config);
-    exp_json_kv_uint(j, "threads", (unsigned long long)s.blas_threads);
-    exp_json_kv_string(j, "parallel_mode", exp_blas_mode_name(s.blas_parallel));
-    exp_json_object_end(j);
-    exp_json_key(j, "libraries");
-    exp_json_object_begin(j);
-    exp_json_kv_string(j, "libyaml", yaml_get_version_string());
-    exp_json_kv_string(j, "zlib", zlibVersion());
-    exp_json_kv_string(j, "libpng", png_get_libpng_ver(NULL));
-    exp_json_kv_string(j, "openblas", s.blas_config);
-    exp_json_object_end(j);
-    exp_json_kv_string(j, "started", x->started);
-    exp_json_kv_number(j, "wall_seconds", exp_now() - x->t0);
-    exp_json_kv_uint(j, "cells_total", x->total);
-    exp_json_kv_uint(j, "cells_reused", x->reused);
-    exp_json_key(j, "force");
-    exp_json_bool(j, x->o->force);
-    exp_json_kv_uint(j, "samples", x->cfg->evaluate.samples);
-    exp_json_key(j, "temperature_aware");
-    exp_json_bool(j, x->cfg->evaluate.temperature_aware);
-}
-
-static int write_results(const ev_ctx *x, const char *path, nn_err *err) {
-    char *own = NULL;
-    const char *text = x->o->text;
-    size_t len = x->o->text_len;
-    int rc = text ? NN_OK : nn_io_read_all(x->cfg->path, &own, &len, err);
-    if (rc) return rc;
-    if (!text) text = own;
-    exp_json j;
-    exp_json_init(&j);
-    exp_json_object_begin(&j);
-    json_provenance(&j, x, text, len);
-    exp_json_key(&j, "models");
-    exp_json_array_begin(&j);
-    for (size_t i = 0; i < x->n_m; i++)
-        json_model(&j, &x->m[i]);
-    exp_json_array_end(&j);
-    exp_json_object_end(&j);
-    rc = exp_json_finish(&j, err);
-    if (!rc) rc = nn_io_write_atomic(path, j.b.p, j.b.len, err);
-    exp_json_free(&j);
-    free(own);
-    return rc;
-}
-
-/* The table: model, T, clean accuracy, worst-case robust accuracy per threat model (union over the models). */
-static void print_table(const ev_ctx *x, FILE *out) {
-    ev_threat u[64];
-    size_t nu = 0, w = 5;
-    for (size_t i = 0; i < x->n_m; i++) {
-        size_t l = strlen(x->m[i].label);
-        w = l > w ? l : w;
-        for (size_t t = 0; t < x->m[i].n_wc && nu < 64; t++) {
-            const ev_threat *a = &x->m[i].wc[t];
-            size_t k = 0;
-            while (k < nu && (u[k].norm != a->norm || u[k].eps != a->eps))
-                k++;
-            if (k == nu) u[nu++] = *a;
-        }
-    }
-    w = w > 40 ? 40 : w;
-    for (size_t a = 1; a < nu; a++) /* insertion sort: norm, then eps */
-        for (size_t b = a; b > 0 && (u[b].norm < u[b - 1].norm || (u[b].norm == u[b - 1].norm && u[b].eps < u[b - 1].eps)); b--) {
-            ev_threat t = u[b];
-            u[b] = u[b - 1], u[b - 1] = t;
-        }
-    fprintf(out, "%-*s %6s %8s", (int)w, "model", "T", "clean");
-    for (size_t k = 0; k < nu; k++) {
-        char h[32];
-        snprintf(h, sizeof h, "%s %g", norm_name(u[k].norm), exp_float_decimal(u[k].eps));
-        fprintf(out, " %10s", h);
-    }
-    fputc('\n', out);
-    for (size_t i = 0; i < x->n_m; i++) {
-        const ev_model *m = &x->m[i];
-        fprintf(out, "%-*.*s %6g %7.2f%%", (int)w, (int)w, m->label, (double)m->T, 100 * m->clean_acc);
-        for (size_t k = 0; k < nu; k++) {
-            size_t t = 0;
-            while (t < m->n_wc && (m->wc[t].norm != u[k].norm || m->wc[t].eps != u[k].eps))
-                t++;
-            if (t == m->n_wc) fprintf(out, " %10s", "-");
-            else fprintf(out, " %9.2f%%", 100.0 * (double)m->wc[t].robust / (double)m->n_samples);
-        }
-        fputc('\n', out);
-    }
-    fprintf(out, "worst-case robust accuracy over every attack, on the first %zu test images per model\n",
-            x->cfg->evaluate.samples);
-}
-
 static void ctx_free(ev_ctx *x) {
     for (size_t i = 0; x->m && i < x->n_m; i++) {
         ev_model *m = &x->m[i];
@@ -1209,21 +783,6 @@ static int evaluate_models(ev_ctx *x, nn_err *err) {
     return rc;
 }
 
-/* Phase 2: the results folder, results.json last. */
-static int write_folder(ev_ctx *x, nn_err *err) {
-    char path[EV_PATH];
-    const char *out = x->cfg->output;
-    int rc = exp_mkdir_p(out, err);
-    if (!rc) rc = exp_path_join(path, sizeof path, out, "results.json", err);
-    if (!rc && remove(path) != 0 && errno != ENOENT)
-        rc = NN_FAIL(err, NN_E_IO, "%s: cannot remove the previous run's file: %s", path, strerror(errno));
-    for (size_t i = 0; i < x->n_m && !rc; i++)
-        rc = model_write(x, &x->m[i], err);
-    if (rc) return rc;
-    kill_point(x->o, EXP_KILL_BEFORE_RESULTS, 0);
-    return write_results(x, path, err);
-}
-
 int exp_evaluate_run(const exp_config *cfg, const exp_evaluate_opts *o, exp_evaluate_stats *st, nn_err *err) {
     if (!cfg->evaluate.enabled) return NN_FAIL(err, NN_E_INVAL, "%s: no evaluate: block", cfg->path);
     ev_ctx *x = calloc(1, sizeof *x);
@@ -1241,13 +800,13 @@ int exp_evaluate_run(const exp_config *cfg, const exp_evaluate_opts *o, exp_eval
         x->need = cfg->attacks[i].samples > x->need ? cfg->attacks[i].samples : x->need;
     int rc = exp_cache_clean_tmp(x->root, err);
     if (!rc) rc = evaluate_models(x, err);
-    if (!rc) rc = write_folder(x, err);
+    if (!rc) rc = ev_write_folder(x, err);
     if (!rc && st) *st = (exp_evaluate_stats){x->n_m, x->total, x->reused, exp_now() - x->t0};
     if (!rc) rc = exp_report_write(cfg->output, NULL, err);
     if (!rc && o->out) {
         char dur[32];
         exp_fmt_duration(dur, sizeof dur, exp_now() - x->t0);
-        print_table(x, o->out);
+        ev_print_table(x, o->out);
         fprintf(o->out, "%zu cells, %zu reused (cache %s), %s\nresults in %s/ (results.json, report.md)\n", x->total,
                 x->reused, x->root, dur, cfg->output);
         fflush(o->out);
