@@ -1,13 +1,13 @@
 /* exp_evaluate.c - batch evaluation (see exp_evaluate.h): every model x attack x eps is a cell of the
- * content-addressed store (exp_cache.h), found or computed; then the results folder is rewritten, results.json
- * last, and the report regenerated (exp_report.h).
+ * content-addressed store (exp_cache.h), found or computed; then the results folder is rewritten,
+ * results.json last, and the report regenerated (exp_report.h).
  *
  * Two phases. 1: per model, its net and test set (loaded once per data set and range), clean predictions,
  * diagnostics, then every cell: key -> found (reused) or computed in a work folder and committed; the cell's
- * summaries come from its records.npy either way, so a reused cell gives exactly the numbers of a computed one.
- * Only the store changes in phase 1. 2 (exp_evaluate_out.c): the results folder: results.json removed first (a
- * mixture of old and new files never looks finished), the cells' files copied, worst case and samples.csv per
- * model, results.json, then the report. */
+ * summaries come from its records.npy either way, so a reused cell gives exactly the numbers of a computed
+ * one. Only the store changes in phase 1. 2 (exp_evaluate_out.c): the results folder: results.json removed
+ * first (a mixture of old and new files never looks finished), the cells' files copied, worst case and
+ * samples.csv per model, results.json, then the report. */
 #include "exp_evaluate.h"
 
 #include <errno.h>
@@ -20,21 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atk_diag.h"
 #include "exp_attack_int.h"
-#include "exp_cache.h"
-#include "exp_config.h"
 #include "exp_evaluate_int.h"
-#include "exp_json.h"
 #include "exp_progress.h"
 #include "exp_report.h"
 #include "exp_run.h"
-#include "nn_io.h"
 #include "nn_json.h"
 #include "nn_model.h"
 #include "nn_png.h"
-#include "nn_sys.h"
-
 
 /* ---- worst case ---- */
 
@@ -42,8 +35,8 @@ float ev_rec_dist(const float *r, int norm) {
     return r[norm == EXP_NORM_L0 ? EXP_REC_L0 : norm == EXP_NORM_L2 ? EXP_REC_L2 : EXP_REC_LINF];
 }
 
-size_t exp_worst_case(const exp_records *cells, size_t n_cells, const unsigned char *clean_correct, size_t n_samples,
-                      int norm, double eps, unsigned char *robust, unsigned char *counted) {
+size_t exp_worst_case(const exp_records *cells, size_t n_cells, const unsigned char *clean_correct,
+                      size_t n_samples, int norm, double eps, unsigned char *robust, unsigned char *counted) {
     const double bound = eps * (1 + 1e-5) + 1e-7;
     for (size_t i = 0; i < n_samples; i++)
         robust[i] = clean_correct[i] != 0;
@@ -75,7 +68,8 @@ static int name_taken(const exp_attack *a, size_t n, const char *name) {
 }
 
 /* dst <- base + suffix, unique among a[0..n) ("-2", "-3", ... appended), base truncated to fit. */
-static void unique_name(char *dst, size_t cap, const exp_attack *a, size_t n, const char *base, const char *suffix) {
+static void unique_name(char *dst, size_t cap, const exp_attack *a, size_t n, const char *base,
+                        const char *suffix) {
     for (int k = 1; k < 1000; k++) {
         char tail[32];
         snprintf(tail, sizeof tail, k == 1 ? "%s" : "%s-%d", suffix, k);
@@ -139,7 +133,9 @@ void ev_kill_point(const exp_evaluate_opts *o, int at, size_t k) {
     raise(SIGKILL);
 }
 
-const char *ev_norm_name(int norm) { return norm == EXP_NORM_L0 ? "l0" : norm == EXP_NORM_L2 ? "l2" : "linf"; }
+const char *ev_norm_name(int norm) {
+    return norm == EXP_NORM_L0 ? "l0" : norm == EXP_NORM_L2 ? "l2" : "linf";
+}
 
 /* The norm an attack's distortion and eps grid are measured in. */
 int ev_attack_norm(const exp_attack *a) {
@@ -152,7 +148,8 @@ int ev_attack_norm(const exp_attack *a) {
 static void draw(ev_ctx *x, double done, double total) {
     double now = exp_now();
     char line[256], eta[32] = "?", bar[21], cbar[11];
-    if (x->done) exp_fmt_duration(eta, sizeof eta, (now - x->t0) * (double)(x->total - x->done) / (double)x->done);
+    if (x->done)
+        exp_fmt_duration(eta, sizeof eta, (now - x->t0) * (double)(x->total - x->done) / (double)x->done);
     size_t f = x->total ? 20 * x->done / x->total : 0, g = total > 0 ? (size_t)(10 * done / total) : 0;
     for (size_t i = 0; i < 20; i++)
         bar[i] = i < f ? '#' : '.';
@@ -168,7 +165,8 @@ static void draw(ev_ctx *x, double done, double total) {
     fflush(x->pf);
 }
 
-/* atk_progress_fn: a terminal gets the line redrawn ~5 times a second, a log a line a minute on long cells. */
+/* atk_progress_fn: a terminal gets the line redrawn ~5 times a second, a log a line a minute on long cells.
+ */
 static void prog_cb(void *ctx, double done, double total) {
     ev_ctx *x = ctx;
     double now = exp_now();
@@ -180,8 +178,8 @@ static void prog_cb(void *ctx, double done, double total) {
     }
     char eta[32] = "?";
     if (done > 0) exp_fmt_duration(eta, sizeof eta, (now - x->cell_t0) * (total - done) / done);
-    fprintf(x->pf, "[%zu/%zu] %s %s: %.0f/%.0f ETA %s\n", x->done + 1, x->total, x->what_model, x->what_run, done,
-            total, eta);
+    fprintf(x->pf, "[%zu/%zu] %s %s: %.0f/%.0f ETA %s\n", x->done + 1, x->total, x->what_model, x->what_run,
+            done, total, eta);
     fflush(x->pf);
 }
 
@@ -208,7 +206,9 @@ static void prog_cell(ev_ctx *x, const ev_model *m, const ev_cell *c) {
 
 /* ---- models ---- */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int files_add(ev_ctx *x, const char *path, size_t *cap, nn_err *err) {
     if (x->n_files == *cap) {
@@ -248,7 +248,8 @@ static int expand_models(ev_ctx *x, nn_err *err) {
         struct stat st;
         if (!strpbrk(p, "*?[")) {
             if (stat(p, &st) != 0)
-                return NN_FAIL(err, NN_E_IO, "%s: evaluate.models[%zu]: %s: %s", x->cfg->path, i, p, strerror(errno));
+                return NN_FAIL(err, NN_E_IO, "%s: evaluate.models[%zu]: %s: %s", x->cfg->path, i, p,
+                               strerror(errno));
             rc = files_add(x, p, &cap, err);
             continue;
         }
@@ -266,7 +267,8 @@ static int expand_models(ev_ctx *x, nn_err *err) {
     }
     if (rc) return rc;
     if (!x->n_files)
-        return NN_FAIL(err, NN_E_INVAL, "%s: evaluate.models: no model file found (every pattern matched nothing)",
+        return NN_FAIL(err, NN_E_INVAL,
+                       "%s: evaluate.models: no model file found (every pattern matched nothing)",
                        x->cfg->path);
     qsort(x->files + given, x->n_files - given, sizeof *x->files, cmp_str);
     size_t k = given;
@@ -286,7 +288,8 @@ static int expand_models(ev_ctx *x, nn_err *err) {
 static void model_names(ev_ctx *x, size_t i) {
     ev_model *m = &x->m[i];
     const char *p = m->file, *given = NULL;
-    for (size_t j = 0; i < x->n_given && j < x->o->n_models && !given; j++) /* o->models less its duplicates */
+    for (size_t j = 0; i < x->n_given && j < x->o->n_models && !given;
+         j++) /* o->models less its duplicates */
         if (!strcmp(x->o->models[j].file, m->file)) given = x->o->models[j].label;
     size_t len;
     if (given) {
@@ -307,7 +310,8 @@ static void model_names(ev_ctx *x, size_t i) {
             }
         }
     }
-    if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) p = "model", len = 5;
+    if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+        p = "model", len = 5;
     if (len > 200) p += len - 200, len = 200;
     for (int k = 1; k < 10000; k++) {
         char tail[16] = "";
@@ -320,20 +324,24 @@ static void model_names(ev_ctx *x, size_t i) {
     }
     size_t o = 0;
     for (const char *s = m->label; *s && o + 3 < sizeof m->dir; s++) {
-        if (*s == '/') m->dir[o++] = '_', m->dir[o++] = '_';
-        else m->dir[o++] = *s;
+        if (*s == '/')
+            m->dir[o++] = '_', m->dir[o++] = '_';
+        else
+            m->dir[o++] = *s;
     }
     m->dir[o] = '\0';
 }
 
 /* The data set and range of a model: the experiment's data: if given, else the model's metadata. */
-static int model_data_cfg(const ev_ctx *x, const char *file, const nn_model_meta *meta, nn_data_cfg *dc, nn_err *err) {
+static int model_data_cfg(const ev_ctx *x, const char *file, const nn_model_meta *meta, nn_data_cfg *dc,
+                          nn_err *err) {
     const exp_evaluate_cfg *e = &x->cfg->evaluate;
     *dc = nn_data_cfg_default();
     const char *name = e->has_data ? x->cfg->data.name : nn_model_meta_get(meta, EXP_META_DATA);
     if (!name)
-        return NN_FAIL(err, NN_E_INVAL, "%s: the model names no data set (%s metadata): give data: {name: ...} in %s",
-                       file, EXP_META_DATA, x->cfg->path);
+        return NN_FAIL(err, NN_E_INVAL,
+                       "%s: the model names no data set (%s metadata): give data: {name: ...} in %s", file,
+                       EXP_META_DATA, x->cfg->path);
     snprintf(dc->name, sizeof dc->name, "%s", name);
     const char *range = nn_model_meta_get(meta, EXP_META_RANGE);
     if (e->has_range) {
@@ -362,8 +370,8 @@ static int model_prepare(ev_ctx *x, ev_model *m, nn_err *err) {
     const exp_evaluate_cfg *e = &x->cfg->evaluate;
     m->T = net->temperature;
     m->n_in = net->n_in;
-    m->n_bat = exp_evaluate_battery(x->cfg->attacks, x->cfg->n_attacks, m->T, e->temperature_aware, e->samples,
-                                    m->bat, m->added, EV_MAX_BATTERY);
+    m->n_bat = exp_evaluate_battery(x->cfg->attacks, x->cfg->n_attacks, m->T, e->temperature_aware,
+                                    e->samples, m->bat, m->added, EV_MAX_BATTERY);
     size_t n = 0;
     for (size_t i = 0; i < m->n_bat && !rc; i++) {
         exp_attack *a = &m->bat[i];
@@ -374,7 +382,8 @@ static int model_prepare(ev_ctx *x, ev_model *m, nn_err *err) {
         if (atk_cfg_validate(&a->cfg, &e2))
             rc = NN_FAIL(err, e2.code, "%s: attack %s: %s", m->file, a->name, e2.msg);
     }
-    if (!rc && !(m->cells = calloc(n ? n : 1, sizeof *m->cells))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+    if (!rc && !(m->cells = calloc(n ? n : 1, sizeof *m->cells)))
+        rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
     for (size_t i = 0; i < m->n_bat && !rc; i++) {
         const exp_attack *a = &m->bat[i];
         int bounded = exp_attack_bounded(a);
@@ -383,8 +392,10 @@ static int model_prepare(ev_ctx *x, ev_model *m, nn_err *err) {
             c->ai = i;
             c->eps = bounded ? a->eps[k] : -1.0f;
             c->seconds = NAN;
-            if (bounded) snprintf(c->run, sizeof c->run, "%s-eps%g", a->name, (double)c->eps);
-            else snprintf(c->run, sizeof c->run, "%s", a->name);
+            if (bounded)
+                snprintf(c->run, sizeof c->run, "%s-eps%g", a->name, (double)c->eps);
+            else
+                snprintf(c->run, sizeof c->run, "%s", a->name);
             for (size_t j = 0; j + 1 < m->n_cells; j++) /* two eps printing alike: keep the folders apart */
                 if (!strcmp(m->cells[j].run, c->run)) {
                     size_t l = strlen(c->run);
@@ -403,7 +414,8 @@ done:
 /* The test set of dc, loaded once per (name, range). The pointer is valid until the next call. */
 static int data_get(ev_ctx *x, const nn_data_cfg *dc, ev_data **out, nn_err *err) {
     for (size_t i = 0; i < x->n_data; i++)
-        if (!strcmp(x->data[i].dc.name, dc->name) && x->data[i].dc.lo == dc->lo && x->data[i].dc.hi == dc->hi) {
+        if (!strcmp(x->data[i].dc.name, dc->name) && x->data[i].dc.lo == dc->lo &&
+            x->data[i].dc.hi == dc->hi) {
             *out = &x->data[i];
             return NN_OK;
         }
@@ -492,10 +504,15 @@ static int cell_summarize(const ev_model *m, ev_cell *c, const float *rows, size
     if (!r) return NN_FAIL(err, NN_E_NOMEM, "out of memory for %zu records", n);
     for (size_t i = 0; i < n; i++) {
         const float *q = rows + i * EXP_REC_COLS;
-        r[i] = (atk_result){.sample = (size_t)q[EXP_REC_INDEX], .label = (int)q[EXP_REC_LABEL],
-                            .target = (int)q[EXP_REC_TARGET], .clean_pred = (int)q[EXP_REC_CLEAN],
-                            .pred = (int)q[EXP_REC_PRED], .success = q[EXP_REC_SUCCESS] != 0,
-                            .iters = (int)q[EXP_REC_ITERS], .l0 = q[EXP_REC_L0], .l2 = q[EXP_REC_L2],
+        r[i] = (atk_result){.sample = (size_t)q[EXP_REC_INDEX],
+                            .label = (int)q[EXP_REC_LABEL],
+                            .target = (int)q[EXP_REC_TARGET],
+                            .clean_pred = (int)q[EXP_REC_CLEAN],
+                            .pred = (int)q[EXP_REC_PRED],
+                            .success = q[EXP_REC_SUCCESS] != 0,
+                            .iters = (int)q[EXP_REC_ITERS],
+                            .l0 = q[EXP_REC_L0],
+                            .l2 = q[EXP_REC_L2],
                             .linf = q[EXP_REC_LINF]};
     }
     c->n_runs = n;
@@ -533,7 +550,8 @@ static int cell_json(const ev_model *m, const ev_cell *c, exp_json *j, nn_err *e
 }
 
 /* Attacks the cell's images and commits records.npy, grid.png and cell.json into the store. */
-static int cell_compute(ev_ctx *x, ev_model *m, nn_net *net, const nn_dataset *test, ev_cell *c, nn_err *err) {
+static int cell_compute(ev_ctx *x, ev_model *m, nn_net *net, const nn_dataset *test, ev_cell *c,
+                        nn_err *err) {
     const exp_attack *a = &m->bat[c->ai];
     atk_cfg cfg = a->cfg;
     if (c->eps >= 0) cfg.eps = c->eps;
@@ -573,7 +591,8 @@ static int cell_compute(ev_ctx *x, ev_model *m, nn_net *net, const nn_dataset *t
     if (rc) goto fail;
     x->computed++;
     ev_kill_point(x->o, EXP_KILL_BEFORE_COMMIT, x->computed);
-    rc = x->o->force ? exp_cell_commit_replace(&cell, j.b.p, j.b.len, err) : exp_cell_commit(&cell, j.b.p, j.b.len, err);
+    rc = x->o->force ? exp_cell_commit_replace(&cell, j.b.p, j.b.len, err)
+                     : exp_cell_commit(&cell, j.b.p, j.b.len, err);
     if (!rc && !(c->dir = strdup(cell.dir))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
     if (!rc) ev_kill_point(x->o, EXP_KILL_AFTER_COMMIT, x->computed);
 fail:
@@ -592,8 +611,9 @@ int ev_records_load(const char *dir, nn_npy *a, nn_err *err) {
     int rc = exp_path_join(path, sizeof path, dir, "records.npy", err);
     if (!rc) rc = nn_npy_read(path, a, err);
     if (!rc && (a->dtype != NN_NPY_F32 || a->ndim != 2 || a->dims[1] != EXP_REC_COLS))
-        rc = NN_FAIL(err, NN_E_FORMAT, "%s: expected float32 records [n, %d] (remove the cell or run with --force)",
-                     path, EXP_REC_COLS);
+        rc = NN_FAIL(err, NN_E_FORMAT,
+                     "%s: expected float32 records [n, %d] (remove the cell or run with --force)", path,
+                     EXP_REC_COLS);
     return rc;
 }
 
@@ -610,8 +630,8 @@ static double cell_seconds(const char *dir) {
     double s = NAN;
     nn_err e = {0};
     nn_json doc = {0};
-    if (snprintf(path, sizeof path, "%s/cell.json", dir) < (int)sizeof path && !nn_io_read_all(path, &text, &len, &e) &&
-        !nn_json_parse(&doc, text, len, &e)) {
+    if (snprintf(path, sizeof path, "%s/cell.json", dir) < (int)sizeof path &&
+        !nn_io_read_all(path, &text, &len, &e) && !nn_json_parse(&doc, text, len, &e)) {
         const nn_json_val *v = nn_json_get(&doc, nn_json_root(&doc), "seconds");
         if (v && v->type == NN_JSON_NUMBER) s = v->num;
     }
@@ -671,7 +691,8 @@ static int model_clean(ev_model *m, nn_net *net, const nn_dataset *test, nn_err 
 }
 
 /* The masking warnings (atk_diag_warnings) into m->warn: the diagnostics and the list's attacks, then the
- * temperature-aware additions among themselves (comparing an attack at T with one at 1 would be meaningless). */
+ * temperature-aware additions among themselves (comparing an attack at T with one at 1 would be meaningless).
+ */
 static int model_warnings(ev_model *m, nn_err *err) {
     size_t nr = 0, len = 0;
     for (size_t i = 0; i < m->n_cells; i++)
@@ -686,7 +707,8 @@ static int model_warnings(ev_model *m, nn_err *err) {
                 rows[nr++] = (atk_row){a->name, a->cfg.kind, a->cfg.norm, m->cells[i].sum[s].eps,
                                        m->cells[i].sum[s].success_rate};
         }
-        if (!added || nr) atk_diag_warnings(added ? NULL : &m->diag, rows, nr, m->warn + len, sizeof m->warn - len);
+        if (!added || nr)
+            atk_diag_warnings(added ? NULL : &m->diag, rows, nr, m->warn + len, sizeof m->warn - len);
         len = strlen(m->warn);
     }
     free(rows);
@@ -702,9 +724,11 @@ static int model_run(ev_ctx *x, ev_model *m, nn_err *err) {
     if (rc) goto done;
     const nn_dataset *test = &d->test;
     if (net->n_in != nn_shape_size(test->shape) || net->n_classes != test->n_classes || !test->n) {
-        rc = NN_FAIL(err, NN_E_SHAPE, "%s: the model takes %zu inputs and gives %zu classes; the %s test set has %zu "
-                     "inputs, %zu classes and %zu images", m->file, net->n_in, net->n_classes, m->dc.name,
-                     nn_shape_size(test->shape), test->n_classes, test->n);
+        rc = NN_FAIL(err, NN_E_SHAPE,
+                     "%s: the model takes %zu inputs and gives %zu classes; the %s test set has %zu "
+                     "inputs, %zu classes and %zu images",
+                     m->file, net->n_in, net->n_classes, m->dc.name, nn_shape_size(test->shape),
+                     test->n_classes, test->n);
         goto done;
     }
     m->n_samples = x->cfg->evaluate.samples < test->n ? x->cfg->evaluate.samples : test->n;
@@ -719,7 +743,8 @@ static int model_run(ev_ctx *x, ev_model *m, nn_err *err) {
     if (!rc && x->pf) {
         prog_clear(x);
         fprintf(x->pf, "model %s (T=%g, %s [%g, %g]): clean accuracy %.2f%% on %zu test images\n", m->label,
-                (double)m->T, m->dc.name, (double)m->dc.lo, (double)m->dc.hi, 100 * m->clean_acc, m->n_samples);
+                (double)m->T, m->dc.name, (double)m->dc.lo, (double)m->dc.hi, 100 * m->clean_acc,
+                m->n_samples);
     }
     for (size_t i = 0; i < m->n_cells && !rc; i++)
         rc = cell_run(x, m, d, net, &m->cells[i], err);
@@ -775,8 +800,8 @@ static int evaluate_models(ev_ctx *x, nn_err *err) {
         x->total += x->m[i].n_cells;
     }
     if (!rc && x->pf)
-        fprintf(x->pf, "%zu model%s, %zu cells (cache %s)%s\n", x->n_m, x->n_m == 1 ? "" : "s", x->total, x->root,
-                x->o->force ? ", --force: recomputing every cell" : "");
+        fprintf(x->pf, "%zu model%s, %zu cells (cache %s)%s\n", x->n_m, x->n_m == 1 ? "" : "s", x->total,
+                x->root, x->o->force ? ", --force: recomputing every cell" : "");
     for (size_t i = 0; i < x->n_m && !rc; i++)
         rc = model_run(x, &x->m[i], err);
     prog_clear(x);
@@ -807,8 +832,8 @@ int exp_evaluate_run(const exp_config *cfg, const exp_evaluate_opts *o, exp_eval
         char dur[32];
         exp_fmt_duration(dur, sizeof dur, exp_now() - x->t0);
         ev_print_table(x, o->out);
-        fprintf(o->out, "%zu cells, %zu reused (cache %s), %s\nresults in %s/ (results.json, report.md)\n", x->total,
-                x->reused, x->root, dur, cfg->output);
+        fprintf(o->out, "%zu cells, %zu reused (cache %s), %s\nresults in %s/ (results.json, report.md)\n",
+                x->total, x->reused, x->root, dur, cfg->output);
         fflush(o->out);
     }
     ctx_free(x);

@@ -1,5 +1,5 @@
-/* exp_evaluate_out.c - phase 2 of a batch evaluation (exp_evaluate.c has phase 1): from the finished cells, the
- * results folder: per model its cells' files, the worst case per threat model and samples.csv; then
+/* exp_evaluate_out.c - phase 2 of a batch evaluation (exp_evaluate.c has phase 1): from the finished cells,
+ * the results folder: per model its cells' files, the worst case per threat model and samples.csv; then
  * results.json, written last so that a folder without it never looks finished; and the summary table. */
 #include <errno.h>
 #include <math.h>
@@ -16,10 +16,12 @@
 
 static int cmp_threat(const void *a, const void *b) {
     const ev_threat *x = a, *y = b;
-    return x->norm != y->norm ? (x->norm > y->norm) - (x->norm < y->norm) : (x->eps > y->eps) - (x->eps < y->eps);
+    return x->norm != y->norm ? (x->norm > y->norm) - (x->norm < y->norm)
+                              : (x->eps > y->eps) - (x->eps < y->eps);
 }
 
-/* The threat models of a model's battery: every (norm, eps) of any attack's grid, sorted by norm, then eps. */
+/* The threat models of a model's battery: every (norm, eps) of any attack's grid, sorted by norm, then eps.
+ */
 static int model_threats(ev_model *m, nn_err *err) {
     size_t cap = 0;
     for (size_t i = 0; i < m->n_bat; i++)
@@ -68,8 +70,8 @@ static int cell_copy(const ev_cell *c, const char *mdir, nn_err *err) {
 /* samples.csv: one row per image of the largest sample set; per run its outcome (targeted "all": any target
  * reached; pred and distortions of the successful run with the least distortion, else of the first), empty
  * where the run did not cover the image; the worst case per threat model (empty beyond n_samples). */
-static int write_samples(const ev_model *m, const exp_records *rec, const unsigned char *rob, const char *path,
-                         nn_err *err) {
+static int write_samples(const ev_model *m, const exp_records *rec, const unsigned char *rob,
+                         const char *path, nn_err *err) {
     size_t n = m->max_m, nc = m->n_cells;
     long *best = malloc((nc * n > 0 ? nc * n : 1) * sizeof *best);
     if (!best) return NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path);
@@ -84,7 +86,8 @@ static int write_samples(const ev_model *m, const exp_records *rec, const unsign
             if (!(idx >= 0 && idx < (double)n)) continue;
             size_t i = (size_t)idx;
             const float *cur = b[i] < 0 ? NULL : rec[c].rows + (size_t)b[i] * EXP_REC_COLS;
-            if (!cur || (q[EXP_REC_SUCCESS] != 0 && (cur[EXP_REC_SUCCESS] == 0 || ev_rec_dist(q, norm) < ev_rec_dist(cur, norm))))
+            if (!cur || (q[EXP_REC_SUCCESS] != 0 &&
+                         (cur[EXP_REC_SUCCESS] == 0 || ev_rec_dist(q, norm) < ev_rec_dist(cur, norm))))
                 b[i] = (long)j;
         }
     }
@@ -95,24 +98,29 @@ static int write_samples(const ev_model *m, const exp_records *rec, const unsign
         nn_jbuf_printf(&b, ",%s_success,%s_pred,%s_l0,%s_l2,%s_linf", r, r, r, r, r);
     }
     for (size_t t = 0; t < m->n_wc; t++)
-        nn_jbuf_printf(&b, ",worst_%s_%g_robust", ev_norm_name(m->wc[t].norm), exp_float_decimal(m->wc[t].eps));
+        nn_jbuf_printf(&b, ",worst_%s_%g_robust", ev_norm_name(m->wc[t].norm),
+                       exp_float_decimal(m->wc[t].eps));
     nn_jbuf_puts(&b, "\n");
     for (size_t i = 0; i < n; i++) {
         nn_jbuf_printf(&b, "%zu,%d,%d", m->tid[i], m->y[i], m->pred[i]);
         for (size_t c = 0; c < nc; c++) {
             long k = best[c * n + i];
             const float *q = k < 0 ? NULL : rec[c].rows + (size_t)k * EXP_REC_COLS;
-            if (!q) nn_jbuf_puts(&b, ",,,,,");
+            if (!q)
+                nn_jbuf_puts(&b, ",,,,,");
             else
                 nn_jbuf_printf(&b, ",%d,%d,%.0f,%.9g,%.9g", q[EXP_REC_SUCCESS] != 0, (int)q[EXP_REC_PRED],
                                (double)q[EXP_REC_L0], (double)q[EXP_REC_L2], (double)q[EXP_REC_LINF]);
         }
         for (size_t t = 0; t < m->n_wc; t++)
-            if (i < m->n_samples) nn_jbuf_printf(&b, ",%d", rob[t * m->n_samples + i]);
-            else nn_jbuf_puts(&b, ",");
+            if (i < m->n_samples)
+                nn_jbuf_printf(&b, ",%d", rob[t * m->n_samples + i]);
+            else
+                nn_jbuf_puts(&b, ",");
         nn_jbuf_puts(&b, "\n");
     }
-    int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path) : nn_io_write_atomic(path, b.p, b.len, err);
+    int rc = b.oom ? NN_FAIL(err, NN_E_NOMEM, "%s: out of memory", path)
+                   : nn_io_write_atomic(path, b.p, b.len, err);
     nn_jbuf_free(&b);
     free(best);
     return rc;
@@ -139,8 +147,10 @@ static int model_write(ev_ctx *x, ev_model *m, nn_err *err) {
         cc[i] = m->pred[i] == m->y[i];
     for (size_t t = 0; t < m->n_wc && !rc; t++) {
         ev_threat *w = &m->wc[t];
-        if (!(w->counted = malloc(nc + 1))) rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
-        else w->robust = exp_worst_case(rec, nc, cc, ns, w->norm, (double)w->eps, rob + t * ns, w->counted);
+        if (!(w->counted = malloc(nc + 1)))
+            rc = NN_FAIL(err, NN_E_NOMEM, "out of memory");
+        else
+            w->robust = exp_worst_case(rec, nc, cc, ns, w->norm, (double)w->eps, rob + t * ns, w->counted);
     }
     if (!rc) rc = exp_path_join(path, sizeof path, mdir, "samples.csv", err);
     if (!rc) rc = write_samples(m, rec, rob, path, err);
@@ -259,7 +269,8 @@ static void json_provenance(exp_json *j, const ev_ctx *x, const char *text, size
     exp_json_object_end(j);
     exp_json_kv_string(j, "temper_version", TEMPER_VERSION);
     exp_json_kv_string(j, "git_commit", TEMPER_GIT);
-    exp_json_kv_uint(j, "seed", x->cfg->n_attacks ? x->cfg->attacks[0].cfg.seed : 0); /* each cell has its own */
+    exp_json_kv_uint(j, "seed",
+                     x->cfg->n_attacks ? x->cfg->attacks[0].cfg.seed : 0); /* each cell has its own */
     exp_json_kv_uint(j, "threads", (unsigned long long)s.threads);
     exp_json_key(j, "blas");
     exp_json_object_begin(j);
@@ -309,7 +320,8 @@ static int write_results(const ev_ctx *x, const char *path, nn_err *err) {
     return rc;
 }
 
-/* The table: model, T, clean accuracy, worst-case robust accuracy per threat model (union over the models). */
+/* The table: model, T, clean accuracy, worst-case robust accuracy per threat model (union over the models).
+ */
 void ev_print_table(const ev_ctx *x, FILE *out) {
     ev_threat u[64];
     size_t nu = 0, w = 5;
@@ -326,7 +338,9 @@ void ev_print_table(const ev_ctx *x, FILE *out) {
     }
     w = w > 40 ? 40 : w;
     for (size_t a = 1; a < nu; a++) /* insertion sort: norm, then eps */
-        for (size_t b = a; b > 0 && (u[b].norm < u[b - 1].norm || (u[b].norm == u[b - 1].norm && u[b].eps < u[b - 1].eps)); b--) {
+        for (size_t b = a;
+             b > 0 && (u[b].norm < u[b - 1].norm || (u[b].norm == u[b - 1].norm && u[b].eps < u[b - 1].eps));
+             b--) {
             ev_threat t = u[b];
             u[b] = u[b - 1], u[b - 1] = t;
         }
@@ -344,8 +358,10 @@ void ev_print_table(const ev_ctx *x, FILE *out) {
             size_t t = 0;
             while (t < m->n_wc && (m->wc[t].norm != u[k].norm || m->wc[t].eps != u[k].eps))
                 t++;
-            if (t == m->n_wc) fprintf(out, " %10s", "-");
-            else fprintf(out, " %9.2f%%", 100.0 * (double)m->wc[t].robust / (double)m->n_samples);
+            if (t == m->n_wc)
+                fprintf(out, " %10s", "-");
+            else
+                fprintf(out, " %9.2f%%", 100.0 * (double)m->wc[t].robust / (double)m->n_samples);
         }
         fputc('\n', out);
     }
