@@ -14,7 +14,7 @@ mode=${1:-}; name=${2:-}; models=${3:-}
 [[ ($mode == save || $mode == restore) && -n $name && $name != */* && ($models == "" || $models == --models*) ]] ||
   { echo "usage: scripts/results_sync.sh save NAME [--models[=GLOB]] | restore NAME" >&2; exit 2; }
 model_glob=./metrics.json/none; [[ $models == --models ]] && model_glob='*/model.safetensors'
-[[ $models == --models=* ]] && model_glob="./${models#--models=}"
+[[ $models == --models=* ]] && { model_glob=${models#--models=}; model_glob=./${model_glob#./}; }
 if [[ $mode == save ]]; then
   src=results/$name; dst=docs/results/$name
   [[ -d $src ]] || { echo "results_sync.sh: $src: no such folder" >&2; exit 1; }
