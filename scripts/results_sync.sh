@@ -13,13 +13,14 @@ cd "$(dirname "$0")/.."
 mode=${1:-}; name=${2:-}; models=${3:-}
 [[ ($mode == save || $mode == restore) && -n $name && $name != */* && ($models == "" || $models == --models*) ]] ||
   { echo "usage: scripts/results_sync.sh save NAME [--models[=GLOB]] | restore NAME" >&2; exit 2; }
-model_glob=./metrics.json/none; [[ $models == --models ]] && model_glob='*/model.safetensors'
-[[ $models == --models=* ]] && { model_glob=${models#--models=}; model_glob=./${model_glob#./}; }
+keep_models=()   # find(1) terms that also keep model files
+[[ $models == --models ]] && keep_models=(-o -name model.safetensors)
+[[ $models == --models=* ]] && { glob=${models#--models=}; keep_models=(-o -path "./${glob#./}"); }
 if [[ $mode == save ]]; then
   src=results/$name; dst=docs/results/$name
   [[ -d $src ]] || { echo "results_sync.sh: $src: no such folder" >&2; exit 1; }
   (cd "$src" && find . \( -name metrics.json -o -name train_log.csv -o -name sweep.csv -o -name sweep.md \
-      -o -path '*attacks/attacks.json' -o -path '*attacks/summary.csv' -o -name bss.json -o -name boundary.csv -o -path "$model_glob" \) \
+      -o -path '*attacks/attacks.json' -o -path '*attacks/summary.csv' -o -name bss.json -o -name boundary.csv "${keep_models[@]}" \) \
       -print0) | while IFS= read -r -d '' f; do
     mkdir -p "$dst/$(dirname "$f")"; cp -p "$src/$f" "$dst/$f"
   done
