@@ -842,13 +842,6 @@ static void eval_summary(const char *out, char *labels, size_t cap, size_t *tota
     free(t);
 }
 
-static size_t count_of(const char *hay, const char *needle) {
-    size_t n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 /* A sweep of two points with evaluate:: each run trained without attacks, both models evaluated with labels
  * of their folders; a rerun reuses every run and every cell; --force recomputes both. */
 static void test_train_sweep_evaluate(void **state) {
@@ -887,8 +880,8 @@ static void test_train_sweep_evaluate(void **state) {
 
     /* rerun: every run and every cell reused */
     if (run_cli("ts", text, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run (rerun): %s", ebuf);
-    assert_int_equal(count_of(obuf, "finished earlier, reused"), 2);
-    assert_int_equal(count_of(obuf, " of 2)"), 0);
+    assert_int_equal(test_count_str(obuf, "finished earlier, reused"), 2);
+    assert_int_equal(test_count_str(obuf, " of 2)"), 0);
     eval_summary("ts", labels, sizeof labels, &total, &reused);
     assert_string_equal(labels, "seed-1 seed-2");
     assert_int_equal(total, 4);
@@ -897,7 +890,7 @@ static void test_train_sweep_evaluate(void **state) {
     char *edited = strdup(text);
     memcpy(strstr(edited, "0.1, 0.3"), "0.1, 0.2", 8);
     if (run_cli("ts", edited, NULL, obuf, ebuf, sizeof obuf)) fail_msg("temper run (edited): %s", ebuf);
-    assert_int_equal(count_of(obuf, "finished earlier, reused"), 2);
+    assert_int_equal(test_count_str(obuf, "finished earlier, reused"), 2);
     eval_summary("ts", labels, sizeof labels, &total, &reused);
     assert_int_equal(total, 4);
     assert_int_equal(reused, 2);
@@ -905,7 +898,7 @@ static void test_train_sweep_evaluate(void **state) {
 
     /* --force: the runs retrained and every cell recomputed */
     if (run_cli("ts", text, "--force", obuf, ebuf, sizeof obuf)) fail_msg("temper run --force: %s", ebuf);
-    assert_int_equal(count_of(obuf, "--force: recomputing"), 2);
+    assert_int_equal(test_count_str(obuf, "--force: recomputing"), 2);
     assert_contains(obuf, "train.seed = 1 (1 of 2)");
     assert_contains(obuf, "4 cells, 0 reused");
     eval_summary("ts", labels, sizeof labels, &total, &reused);

@@ -347,13 +347,6 @@ static void check_svg(const char *dir, const char *name) {
     free(s);
 }
 
-static size_t count_str(const char *s, const char *what) {
-    size_t n = 0;
-    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
-        n++;
-    return n;
-}
-
 /* Field k (0-based) of a CSV line without quoted fields, into out. */
 static void csv_field(const char *line, size_t k, char *out, size_t cap) {
     const char *p = line;
@@ -475,7 +468,7 @@ static void test_full(void **state) {
 
     /* summary.csv: models 6 + 5 + 5 summary rows (unbounded cells: two) + 3 worst-case rows each */
     char *csv = slurp(f.dir, "summary.csv", NULL);
-    assert_int_equal(count_str(csv, "\n"), 1 + 25);
+    assert_int_equal(test_count_str(csv, "\n"), 1 + 25);
     const char *want =
         "model,temperature,attack,run,kind,norm,eps,added,samples,runs,clean_correct,successes,"
         "robust_accuracy,success_rate,mean_l0,mean_l2,mean_linf,median_l0,median_l2,median_linf,"
@@ -512,19 +505,19 @@ static void test_full(void **state) {
     assert_non_null(
         strstr(md, "mean \\|logit\\| 72.25; zero input gradient 50.00%; saturated softmax 50.00%"));
     assert_non_null(strstr(md, "  - softmax saturated \\| gradients vanish\n"));
-    assert_int_equal(count_str(md, "- Warnings: none"), 2);
+    assert_int_equal(test_count_str(md, "- Warnings: none"), 2);
     /* the temperature-aware runs of the T = 10 and T = 100 models, marked, with a legend */
-    assert_int_equal(count_str(md, "| fgsm-T-eps0.3 † | 0.3 | 25.00% | 75.00% |"), 2);
-    assert_int_equal(count_str(md, "† added by the temperature-aware rule"), 2);
-    assert_int_equal(count_str(md, "†"), 4);
-    assert_int_equal(count_str(md, "| cw | none | 25.00% | 75.00% |"), 1); /* m/t100: 3 of 4 */
-    assert_int_equal(count_str(md, "| cw | ≤ 1 | 75.00% | 50.00% |"), 1);
-    assert_int_equal(count_str(md, "Mean L0"), 1); /* only the model with JSMA */
-    assert_int_equal(count_str(md, "(cached)"), 2);
+    assert_int_equal(test_count_str(md, "| fgsm-T-eps0.3 † | 0.3 | 25.00% | 75.00% |"), 2);
+    assert_int_equal(test_count_str(md, "† added by the temperature-aware rule"), 2);
+    assert_int_equal(test_count_str(md, "†"), 4);
+    assert_int_equal(test_count_str(md, "| cw | none | 25.00% | 75.00% |"), 1); /* m/t100: 3 of 4 */
+    assert_int_equal(test_count_str(md, "| cw | ≤ 1 | 75.00% | 50.00% |"), 1);
+    assert_int_equal(test_count_str(md, "Mean L0"), 1); /* only the model with JSMA */
+    assert_int_equal(test_count_str(md, "(cached)"), 2);
     assert_int_equal(check_tables(md), 4);
     /* 5 plots x (PNG + SVG), 9 grids, summary.csv, one samples.csv */
     assert_int_equal(check_links(f.dir, md), 2 * N_PLOTS + 9 + 1 + 1);
-    assert_int_equal(count_str(md, "[samples.csv](models/m__t100/samples.csv)"), 1);
+    assert_int_equal(test_count_str(md, "[samples.csv](models/m__t100/samples.csv)"), 1);
     assert_non_null(strstr(md, "![Worst-case robust accuracy vs ε (L∞)](plots/robust_vs_eps_linf.png)"));
     assert_null(strstr(md, "Only the first"));
 
@@ -543,7 +536,7 @@ static void test_full(void **state) {
     assert_true(strstr(svg, ">t1<") && strstr(svg, ">t10|x<") && strstr(svg, ">t100<"));
     assert_null(strstr(svg, "m/t1"));
     free(svg);
-    assert_int_equal(count_str(md, "Legend: the model labels without their common prefix \"m/\"."), 4);
+    assert_int_equal(test_count_str(md, "Legend: the model labels without their common prefix \"m/\"."), 4);
     /* success_vs_T: a line per attack on >= 2 temperatures, bounded ones at their largest eps: fgsm (0.3,
      * all models), cw (unbounded, all), fgsm-T (0.3, T = 10 and 100); jsma ran on one model only */
     svg = slurp(f.dir, "plots/success_vs_T.svg", NULL);
@@ -552,8 +545,8 @@ static void test_full(void **state) {
     assert_non_null(strstr(svg, ">fgsm-T \xCE\xB5=0.3<"));
     assert_null(strstr(svg, "jsma"));
     assert_null(strstr(svg, "0.1<"));
-    assert_int_equal(count_str(svg, "<polyline"), 3);
-    assert_int_equal(count_str(svg, "<circle"), 3 + 3 + 2 + 3); /* points + legend markers */
+    assert_int_equal(test_count_str(svg, "<polyline"), 3);
+    assert_int_equal(test_count_str(svg, "<circle"), 3 + 3 + 2 + 3); /* points + legend markers */
     free(svg);
     assert_non_null(strstr(md, "A line per attack: bounded attacks at their largest ε"));
     assert_non_null(strstr(md, "Not plotted, run at fewer than two temperatures: jsma."));
@@ -596,7 +589,7 @@ static void test_same_temperature(void **state) {
     assert_true(exists(f.dir, "plots/hist_cw.png") && exists(f.dir, "plots/robust_vs_eps_l2.svg"));
     char *md = slurp(f.dir, "report.md", NULL);
     assert_null(strstr(md, "success_vs_T"));
-    assert_int_equal(count_str(md, "| fgsm-T-eps0.3 † |"), 3); /* all three models have T = 10 now */
+    assert_int_equal(test_count_str(md, "| fgsm-T-eps0.3 † |"), 3); /* all three models have T = 10 now */
     check_links(f.dir, md);
     free(md);
 }
@@ -612,7 +605,7 @@ static void test_series_cap(void **state) {
     nn_err err = {0};
     if (run_report(f.dir, &err, NULL)) fail_msg("%s", err.msg);
     char *md = slurp(f.dir, "report.md", NULL);
-    assert_int_equal(count_str(md, "Only the first 64 of 65 models are plotted."),
+    assert_int_equal(test_count_str(md, "Only the first 64 of 65 models are plotted."),
                      1);                                  /* robust_vs_eps_linf */
     assert_true(exists(f.dir, "plots/success_vs_T.png")); /* one run: no cap there */
     check_png(f.dir, "plots/robust_vs_eps_linf.png");
@@ -622,7 +615,7 @@ static void test_series_cap(void **state) {
     size_t more = 0;
     assert_non_null(strstr(svg, ">model-0<"));
     assert_int_equal(sscanf(strstr(svg, ">+") + 1, "+%zu more<", &more), 1);
-    assert_int_equal(count_str(svg, ">model-") + more, 64);
+    assert_int_equal(test_count_str(svg, ">model-") + more, 64);
     assert_null(strstr(svg, ">model-64<"));
     free(svg);
     assert_int_equal(check_tables(md), 1 + 65);
@@ -640,12 +633,12 @@ static void test_temperature_lines(void **state) {
     nn_err err = {0};
     if (run_report(f.dir, &err, NULL)) fail_msg("%s", err.msg);
     char *svg = slurp(f.dir, "plots/success_vs_T.svg", NULL), *md = slurp(f.dir, "report.md", NULL);
-    assert_int_equal(count_str(svg, "<polyline"), 8);
+    assert_int_equal(test_count_str(svg, "<polyline"), 8);
     assert_non_null(strstr(svg, ">fgsm \xCE\xB5=0.1<"));
     assert_non_null(strstr(svg, ">a0 \xCE\xB5=0.2<"));
     assert_non_null(strstr(svg, ">a6 \xCE\xB5=0.2<"));
     assert_null(strstr(svg, ">a7 "));
-    assert_int_equal(count_str(svg, "=0.1<"), 1); /* fgsm's only bound; a<k> at 0.2 */
+    assert_int_equal(test_count_str(svg, "=0.1<"), 1); /* fgsm's only bound; a<k> at 0.2 */
     /* every point of a0's line (the second) is at 100%: the frame's top edge */
     const char *pl = strstr(strstr(svg, "<polyline") + 1, "<polyline");
     const char *fr = strstr(svg, "fill=\"none\" stroke=\"#222222\"");

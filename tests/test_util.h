@@ -100,4 +100,12 @@ static inline void test_write_idx(const char *path, int ndim, const uint32_t *di
     assert_int_equal(nn_io_write_atomic_v(path, parts, lens, 2, NULL), 0);
 }
 
+/* How many times needle occurs in hay (overlapping occurrences counted). */
+static inline size_t test_count_str(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
 #endif
