@@ -3,9 +3,11 @@
  *
  * Generation works on chunks of at most teacher->max_batch work rows (one row = one BSS: base sample
  * w / per, per = 1, or K - 1 for ATK_BSS_ALL). The chunk's samples live in the caller's out[] from the start.
- * Every evaluation is one batched nn_net_input_grad: over the whole chunk at first, then over the rows still
- * active, gathered into one smaller batch (the official code keeps stopped rows in the batch with a zero step
- * size; a stopped row never moves again, so its recorded logits stay current and the result is the same).
+ * Every evaluation is batched: over the whole chunk at first, then over the rows still active, gathered into
+ * one smaller batch (the official code keeps stopped rows in the batch with a zero step size; a stopped row
+ * never moves again, so its recorded logits stay current and the result is the same). An evaluation is one
+ * nn_net_input_grad, or, when many rows are expected to cross, a forward and then nn_net_input_grad over the
+ * rows still active only (bss_chunk).
  * Its dlogits function records the logits, sets base and target at the first evaluation, applies the stop
  * rule and seeds +1 at k, -1 at b for the active rows.
  * Then every active row steps (OpenMP over rows, disjoint memory):
@@ -136,7 +138,7 @@ static size_t bss_candidates(const float *zt, const float *zs, const int *y, siz
 }
 
 int atk_bss_select(nn_net *teacher, nn_net *student, const atk_bss_cfg *cfg, const float *x, const int *y,
-                   size_t n, size_t *sel, size_t *n_sel, nn_err *err) {
+                   size_t n, const float *zt_given, size_t *sel, size_t *n_sel, nn_err *err) {
     int rc = atk_bss_cfg_validate(cfg, err);
     if (rc) return rc;
     if (!teacher || !n_sel) return NN_FAIL(err, NN_E_INVAL, "bss: teacher and n_sel must not be NULL");
@@ -153,7 +155,10 @@ int atk_bss_select(nn_net *teacher, nn_net *student, const atk_bss_cfg *cfg, con
         goto fail;
     }
     float *zs = student ? zt + n * k : NULL;
-    if ((rc = nn_net_predict(teacher, x, n, zt, err))) goto fail;
+    if (zt_given)
+        memcpy(zt, zt_given, n * k * sizeof *zt);
+    else if ((rc = nn_net_predict(teacher, x, n, zt, err)))
+        goto fail;
     if (student && (rc = nn_net_predict(student, x, n, zs, err))) goto fail;
     size_t nc = bss_candidates(zt, zs, y, n, k, p, c, &rc, err);
     if (rc) goto fail;
@@ -383,10 +388,29 @@ static void bss_gather(bss_run *s) {
         memcpy(s->xc + j * d, s->xa + s->act[j] * d, d * sizeof *s->xc);
 }
 
+/* Evaluates the rows of xin (n_eval of them): logits, stop rule and, while steps remain, the input gradients
+ * of the rows still active. Fused, one nn_net_input_grad over every row; split, a forward over every row, then
+ * nn_net_input_grad over the rows the forward left active, gathered again, so that the rows that just crossed
+ * cost no backward. */
+static int bss_eval(bss_run *s, const float *xin, int split, nn_err *err) {
+    int rc;
+    if (s->it < s->cfg->steps && !split) return nn_net_input_grad(s->net, xin, s->n_eval, bss_dlogits, s, s->dx, err);
+    const float *z;
+    if ((rc = nn_net_forward(s->net, xin, s->n_eval, 0, NULL, &z, err))) return rc;
+    bss_record(s, z, NULL);
+    if (s->it == s->cfg->steps || s->n_active == 0 || (rc = bss_check(s, err))) return rc;
+    if (s->n_active < s->n_eval) bss_gather(s); /* the logits of the rows it drops are recorded */
+    return nn_net_input_grad(s->net, s->xc, s->n_eval, bss_dlogits, s, s->dx, err);
+}
+
 /* Runs the steps of the current chunk (s->off, s->m, s->xa set, xa holding the base samples). The first
- * evaluation covers every row; later ones only the rows still active, compacted into one smaller batch. */
+ * evaluation covers every row; later ones only the rows still active, compacted into one smaller batch.
+ * The first evaluation is fused (base samples are right: none stops). After a step, the evaluation is split
+ * when many rows are expected to cross: always after the first step (with the official eta most rows cross
+ * in one step), later when at least a third of the rows crossed at the previous evaluation; a backward costs
+ * about two forwards, so splitting pays from about a third crossing on and costs one forward otherwise. */
 static int bss_chunk(bss_run *s, nn_err *err) {
-    int rc = NN_OK;
+    int rc = NN_OK, split = 0;
     for (s->it = 0;; s->it++) {
         const float *xin = s->xa;
         s->n_eval = s->m;
@@ -394,15 +418,11 @@ static int bss_chunk(bss_run *s, nn_err *err) {
             bss_gather(s);
             xin = s->xc;
         }
-        if (s->it < s->cfg->steps) {
-            rc = nn_net_input_grad(s->net, xin, s->n_eval, bss_dlogits, s, s->dx, err);
-        } else { /* after the last step: the final samples' logits only */
-            const float *z;
-            rc = nn_net_forward(s->net, xin, s->n_eval, 0, NULL, &z, err);
-            if (!rc) bss_record(s, z, NULL);
-        }
+        size_t n_in = s->n_eval;
+        rc = bss_eval(s, xin, split, err);
         if (!rc) rc = bss_check(s, err);
         if (rc || s->it == s->cfg->steps || s->n_active == 0) break;
+        split = s->it == 0 || 3 * (n_in - s->n_active) >= n_in;
         size_t moved = bss_step(s);
         if ((rc = bss_check(s, err)) || moved == 0) break; /* nothing moved: the logits are current */
     }

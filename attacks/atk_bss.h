@@ -51,13 +51,14 @@ atk_bss_cfg atk_bss_cfg_default(void);
  * name the field (NN_E_INVAL). */
 int atk_bss_cfg_validate(const atk_bss_cfg *cfg, nn_err *err);
 
-/* Base samples of a batch x[n, D] with labels y[n]: writes up to cfg->max_base indices into sel (sorted by
+/* Base samples of a batch x[n, D] with labels y[n] (zt: the teacher's logits on x[n, K] when the caller has
+ * them, else NULL and the teacher runs): writes up to cfg->max_base indices into sel (sorted by
  * decreasing disagreement; ties by index) and returns their count in *n_sel. student may be NULL (then the
  * first max_base correct ones in index order). Both nets run forward only in eval mode, in batches of their
  * max_batch (reserved). Errors: bad cfg, labels out of range, the student's shape differs from the teacher's,
  * non-finite logits (NN_E_NUMERIC). */
 int atk_bss_select(nn_net *teacher, nn_net *student, const atk_bss_cfg *cfg, const float *x, const int *y,
-                   size_t n, size_t *sel, size_t *n_sel, nn_err *err);
+                   size_t n, const float *zt, size_t *sel, size_t *n_sel, nn_err *err);
 
 /* One generated sample. */
 typedef struct atk_bss_result {

@@ -211,7 +211,7 @@ static int bss_step(bench_ctx *b, size_t i, nn_err *err) {
     const float *x = b->x + (i % N_POOL) * b->batch * b->d;
     const int *y = b->y + (i % N_POOL) * b->batch;
     size_t n_sel = 0;
-    int rc = atk_bss_select(b->teacher, NULL, &b->cfg, x, y, b->batch, b->sel, &n_sel, err);
+    int rc = atk_bss_select(b->teacher, NULL, &b->cfg, x, y, b->batch, NULL, b->sel, &n_sel, err);
     if (rc) return rc;
     for (size_t r = 0; r < n_sel; r++)
         memcpy(b->xb + r * b->d, x + b->sel[r] * b->d, b->d * sizeof *x);

@@ -131,7 +131,7 @@ static int make_bss(def_bss *b, nn_net *student, const float *x, const int *y, s
         return NN_OK;
     }
     size_t ns = 0;
-    int rc = atk_bss_select(b->teacher, student, &b->cfg.bss, x, y, n, b->sel, &ns, err);
+    int rc = atk_bss_select(b->teacher, student, &b->cfg.bss, x, y, n, b->zt, b->sel, &ns, err);
     if (rc || ns == 0) return rc;
     float *base = b->xs + (b->max_batch + b->max_bss) * d;
     for (size_t i = 0; i < ns; i++)

@@ -375,31 +375,47 @@ static void test_bss_select(void **state) {
             atk_bss_cfg cfg = atk_bss_cfg_default();
             cfg.max_base = mb;
             size_t m = sel_expected(x, y, QN, with, mb, want);
-            assert_int_equal(atk_bss_select(t, with ? s : NULL, &cfg, x, y, QN, sel, &n_sel, &err), NN_OK);
+            assert_int_equal(atk_bss_select(t, with ? s : NULL, &cfg, x, y, QN, NULL, sel, &n_sel, &err), NN_OK);
             assert_int_equal(n_sel, m);
             assert_memory_equal(sel, want, m * sizeof *sel);
             for (size_t r = 0; r < n_sel; r++)
                 assert_true(sel[r] != 4);
         }
+    /* the teacher's logits given by the caller: the same selection, and they are what is used */
+    float zt[QN * 3];
+    atk_bss_cfg cg = atk_bss_cfg_default();
+    size_t n_given;
+    assert_int_equal(nn_net_predict(t, x, QN, zt, &err), NN_OK);
+    assert_int_equal(atk_bss_select(t, s, &cg, x, y, QN, NULL, want, &n_sel, &err), NN_OK);
+    assert_int_equal(atk_bss_select(t, s, &cg, x, y, QN, zt, sel, &n_given, &err), NN_OK);
+    assert_int_equal(n_given, n_sel);
+    assert_memory_equal(sel, want, n_sel * sizeof *sel);
+    assert_true(n_sel > 0);
+    size_t drop = want[0];
+    zt[drop * 3 + (size_t)(y[drop] + 1) % 3] = zt[drop * 3 + (size_t)y[drop]] + 1.0f; /* wrong for the "teacher" */
+    assert_int_equal(atk_bss_select(t, s, &cg, x, y, QN, zt, sel, &n_given, &err), NN_OK);
+    assert_int_equal(n_given, n_sel - 1);
+    for (size_t r = 0; r < n_given; r++)
+        assert_true(sel[r] != drop);
     /* the student rejects some that the teacher accepts, and the tie is ordered by index */
     atk_bss_cfg cfg = atk_bss_cfg_default();
     size_t n_t, n_ts;
-    assert_int_equal(atk_bss_select(t, NULL, &cfg, x, y, QN, sel, &n_t, &err), NN_OK);
+    assert_int_equal(atk_bss_select(t, NULL, &cfg, x, y, QN, NULL, sel, &n_t, &err), NN_OK);
     for (size_t r = 1; r < n_t; r++)
         assert_true(sel[r] > sel[r - 1]);
-    assert_int_equal(atk_bss_select(t, s, &cfg, x, y, QN, sel, &n_ts, &err), NN_OK);
+    assert_int_equal(atk_bss_select(t, s, &cfg, x, y, QN, NULL, sel, &n_ts, &err), NN_OK);
     assert_true(n_ts < n_t && n_ts >= 3);
     size_t p2 = QN, p9 = QN;
     for (size_t r = 0; r < n_ts; r++)
         p2 = sel[r] == 2 ? r : p2, p9 = sel[r] == 9 ? r : p9;
     assert_true(p2 < QN && p9 == p2 + 1);
     y[0] = 3;
-    assert_int_equal(atk_bss_select(t, s, &cfg, x, y, QN, sel, &n_sel, &err), NN_E_INVAL);
+    assert_int_equal(atk_bss_select(t, s, &cfg, x, y, QN, NULL, sel, &n_sel, &err), NN_E_INVAL);
     assert_non_null(strstr(err.msg, "label"));
     nn_net_destroy(s);
     s = atk_test_linear_d(QD, 2, (const double[]){1, 0, 0, 0, 1, 0}, (const double[]){0, 0}, 4);
     y[0] = 0;
-    assert_int_equal(atk_bss_select(t, s, &cfg, x, y, QN, sel, &n_sel, &err), NN_E_SHAPE);
+    assert_int_equal(atk_bss_select(t, s, &cfg, x, y, QN, NULL, sel, &n_sel, &err), NN_E_SHAPE);
     nn_net_destroy(s);
     nn_net_destroy(t);
 }
@@ -639,7 +655,7 @@ static void test_bss_cfg_validate(void **state) {
     size_t sel, n_sel;
     c = d, c.eta = 0.0f;
     assert_int_equal(atk_bss_generate(net, &c, x, 1, 0, NULL, out, NULL, NULL, &err), NN_E_INVAL);
-    assert_int_equal(atk_bss_select(net, NULL, &c, x, &y, 1, &sel, &n_sel, &err), NN_E_INVAL);
+    assert_int_equal(atk_bss_select(net, NULL, &c, x, &y, 1, NULL, &sel, &n_sel, &err), NN_E_INVAL);
     assert_int_equal(atk_bss_generate(net, &d, NULL, 1, 0, NULL, out, NULL, NULL, &err), NN_E_INVAL);
     assert_int_equal(atk_bss_generate(net, &d, x, 0, 0, NULL, NULL, NULL, NULL, &err), NN_OK);
     net->params[2] = NAN;

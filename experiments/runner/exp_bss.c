@@ -100,7 +100,7 @@ static int bss_walk(nn_net *t, const nn_dataset *train, const atk_bss_cfg *cfg, 
     int rc = sel && xb && res ? NN_OK : NN_FAIL(err, NN_E_NOMEM, "bss: out of memory");
     for (size_t off = 0; off < n && !rc; off += mb) {
         size_t len = n - off < mb ? n - off : mb, ns = 0;
-        rc = atk_bss_select(t, NULL, cfg, train->x + off * d, train->y + off, len, sel, &ns, err);
+        rc = atk_bss_select(t, NULL, cfg, train->x + off * d, train->y + off, len, NULL, sel, &ns, err);
         for (size_t r = 0; r < ns && !rc; r++)
             memcpy(xb + r * d, train->x + (off + sel[r]) * d, d * sizeof *xb);
         size_t rows = atk_bss_count(cfg, ns, s->k);
