@@ -25,6 +25,7 @@
 #include "exp_cli.h"
 #include "exp_config.h"
 #include "exp_evaluate.h"
+#include "exp_evaluate_int.h"
 #include "exp_run.h"
 #include "nn_io.h"
 #include "nn_json.h"
@@ -634,6 +635,20 @@ static void check_folder(const char *out) {
     free(t);
 }
 
+/* Models are listed in natural order: t-2 before t-10, numbers inside names compared as numbers. */
+static void test_name_order(void **state) {
+    (void)state;
+    static const char *const sorted[] = {"a",        "a/t-1",    "a/t-02", "a/t-2", "a/t-10", "a/t-100",
+                                         "a/t-100b", "a/t-100x", "a/u",   "b1",     "b1c2",   "b1c10"};
+    size_t n = sizeof sorted / sizeof *sorted;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            int c = ev_name_cmp(sorted[i], sorted[j]);
+            if ((i < j && c >= 0) || (i == j && c != 0) || (i > j && c <= 0))
+                fail_msg("ev_name_cmp('%s', '%s') = %d", sorted[i], sorted[j], c);
+        }
+}
+
 static void test_cache_reuse_and_force(void **state) {
     (void)state;
     fixtures();
@@ -1001,6 +1016,7 @@ static void test_errors_and_cli(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worst_case),
+        cmocka_unit_test(test_name_order),
         cmocka_unit_test(test_battery),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_cache_reuse_and_force),

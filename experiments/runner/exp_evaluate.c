@@ -10,6 +10,7 @@
  * samples.csv per model, results.json, then the report. */
 #include "exp_evaluate.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
@@ -206,8 +207,29 @@ static void prog_cell(ev_ctx *x, const ev_model *m, const ev_cell *c) {
 
 /* ---- models ---- */
 
+int ev_name_cmp(const char *a0, const char *b0) {
+    const char *a = a0, *b = b0;
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (*a == '0') a++;
+            while (*b == '0') b++;
+            size_t la = 0, lb = 0;
+            while (isdigit((unsigned char)a[la])) la++;
+            while (isdigit((unsigned char)b[lb])) lb++;
+            int c = la != lb ? (la < lb ? -1 : 1) : strncmp(a, b, la);
+            if (c) return c;
+            a += la, b += lb;
+        } else if (*a != *b) {
+            return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+        } else {
+            a++, b++;
+        }
+    }
+    return *a != *b ? (*a ? 1 : -1) : strcmp(a0, b0);
+}
+
 static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return ev_name_cmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int files_add(ev_ctx *x, const char *path, size_t *cap, nn_err *err) {
@@ -230,8 +252,8 @@ static int files_has(const ev_ctx *x, size_t n, const char *file) {
 }
 
 /* x->files: the caller's models (o->models, in order; each must exist), then evaluate.models: literal paths
- * must exist; patterns are expanded (matching nothing: a warning); sorted, duplicates (of the caller's
- * models too) removed. */
+ * must exist; patterns are expanded (matching nothing: a warning); sorted in natural order, duplicates (of
+ * the caller's models too) removed. */
 static int expand_models(ev_ctx *x, nn_err *err) {
     const exp_evaluate_cfg *e = &x->cfg->evaluate;
     size_t cap = 0;

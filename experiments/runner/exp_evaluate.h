@@ -131,11 +131,11 @@ typedef struct exp_evaluate_stats {
 } exp_evaluate_stats;
 
 /* Runs the evaluate: experiment cfg (cfg->evaluate.enabled): the models o->models (in their order, labelled
- * as given), then those of cfg->evaluate.models (patterns expanded, sorted, duplicates of any earlier model
- * removed; labelled by their path), each made unique ("#2"); evaluates every model (cells reused from
- * cfg->evaluate.cache unless o->force), writes the results folder cfg->output (created) with results.json last,
- * then calls exp_report_write on it. Prints progress to o->progress and a table of clean and worst-case robust
- * accuracy to o->out. st (may be NULL) receives the counts.
+ * as given), then those of cfg->evaluate.models (patterns expanded, sorted in natural order: t-2 before t-10;
+ * duplicates of any earlier model removed; labelled by their path), each made unique ("#2"); evaluates every
+ * model (cells reused from cfg->evaluate.cache unless o->force), writes the results folder cfg->output
+ * (created) with results.json last, then calls exp_report_write on it. Prints progress to o->progress and a
+ * table of clean and worst-case robust accuracy to o->out. st (may be NULL) receives the counts.
  * Errors: no model at all, a literal evaluate.models path or an o->models file missing, a model or its data
  * that cannot be loaded or do not match (naming the file), attack errors, file errors (naming the path),
  * report errors. Cells finished before an error stay in the store.

@@ -97,6 +97,9 @@ typedef struct ev_ctx {
 
 float ev_rec_dist(const float *r, int norm); /* a record's distortion in the norm (EXP_NORM_*) */
 const char *ev_norm_name(int norm);
+/* Natural order of model paths: digit runs compare as numbers (temperature-2 before temperature-10), ties
+ * (leading zeros) by strcmp, so only equal strings compare equal. */
+int ev_name_cmp(const char *a, const char *b);
 int ev_attack_norm(const exp_attack *a); /* the norm an attack's distortion and eps grid are measured in */
 void ev_kill_point(const exp_evaluate_opts *o, int at, size_t k); /* the tests' kill hook (exp_evaluate.h) */
 void ev_json_summary(exp_json *j, const atk_summary *s, const exp_attack *a);
