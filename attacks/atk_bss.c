@@ -389,12 +389,13 @@ static void bss_gather(bss_run *s) {
 }
 
 /* Evaluates the rows of xin (n_eval of them): logits, stop rule and, while steps remain, the input gradients
- * of the rows still active. Fused, one nn_net_input_grad over every row; split, a forward over every row, then
- * nn_net_input_grad over the rows the forward left active, gathered again, so that the rows that just crossed
- * cost no backward. */
+ * of the rows still active. Fused, one nn_net_input_grad over every row; split, a forward over every row,
+ * then nn_net_input_grad over the rows the forward left active, gathered again, so that the rows that just
+ * crossed cost no backward. */
 static int bss_eval(bss_run *s, const float *xin, int split, nn_err *err) {
     int rc;
-    if (s->it < s->cfg->steps && !split) return nn_net_input_grad(s->net, xin, s->n_eval, bss_dlogits, s, s->dx, err);
+    if (s->it < s->cfg->steps && !split)
+        return nn_net_input_grad(s->net, xin, s->n_eval, bss_dlogits, s, s->dx, err);
     const float *z;
     if ((rc = nn_net_forward(s->net, xin, s->n_eval, 0, NULL, &z, err))) return rc;
     bss_record(s, z, NULL);

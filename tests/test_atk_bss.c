@@ -375,7 +375,8 @@ static void test_bss_select(void **state) {
             atk_bss_cfg cfg = atk_bss_cfg_default();
             cfg.max_base = mb;
             size_t m = sel_expected(x, y, QN, with, mb, want);
-            assert_int_equal(atk_bss_select(t, with ? s : NULL, &cfg, x, y, QN, NULL, sel, &n_sel, &err), NN_OK);
+            assert_int_equal(atk_bss_select(t, with ? s : NULL, &cfg, x, y, QN, NULL, sel, &n_sel, &err),
+                             NN_OK);
             assert_int_equal(n_sel, m);
             assert_memory_equal(sel, want, m * sizeof *sel);
             for (size_t r = 0; r < n_sel; r++)
@@ -392,7 +393,8 @@ static void test_bss_select(void **state) {
     assert_memory_equal(sel, want, n_sel * sizeof *sel);
     assert_true(n_sel > 0);
     size_t drop = want[0];
-    zt[drop * 3 + (size_t)(y[drop] + 1) % 3] = zt[drop * 3 + (size_t)y[drop]] + 1.0f; /* wrong for the "teacher" */
+    zt[drop * 3 + (size_t)(y[drop] + 1) % 3] =
+        zt[drop * 3 + (size_t)y[drop]] + 1.0f; /* wrong for the "teacher" */
     assert_int_equal(atk_bss_select(t, s, &cg, x, y, QN, zt, sel, &n_given, &err), NN_OK);
     assert_int_equal(n_given, n_sel - 1);
     for (size_t r = 0; r < n_given; r++)

@@ -639,7 +639,7 @@ static void check_folder(const char *out) {
 static void test_name_order(void **state) {
     (void)state;
     static const char *const sorted[] = {"a",        "a/t-1",    "a/t-02", "a/t-2", "a/t-10", "a/t-100",
-                                         "a/t-100b", "a/t-100x", "a/u",   "b1",     "b1c2",   "b1c10"};
+                                         "a/t-100b", "a/t-100x", "a/u",    "b1",    "b1c2",   "b1c10"};
     size_t n = sizeof sorted / sizeof *sorted;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++) {

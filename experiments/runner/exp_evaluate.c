@@ -211,11 +211,15 @@ int ev_name_cmp(const char *a0, const char *b0) {
     const char *a = a0, *b = b0;
     while (*a && *b) {
         if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-            while (*a == '0') a++;
-            while (*b == '0') b++;
+            while (*a == '0')
+                a++;
+            while (*b == '0')
+                b++;
             size_t la = 0, lb = 0;
-            while (isdigit((unsigned char)a[la])) la++;
-            while (isdigit((unsigned char)b[lb])) lb++;
+            while (isdigit((unsigned char)a[la]))
+                la++;
+            while (isdigit((unsigned char)b[lb]))
+                lb++;
             int c = la != lb ? (la < lb ? -1 : 1) : strncmp(a, b, la);
             if (c) return c;
             a += la, b += lb;
